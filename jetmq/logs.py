@@ -1,0 +1,27 @@
+"""Logging set-up shared by the master, members and the CLI."""
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+_FORMAT = "%(asctime)s.%(msecs)03d %(levelname)-7s [{role} %(process)d] %(name)s: %(message)s"
+_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S"
+
+
+def configure_logging(role: str, stream=None, path: Path | None = None, level: int = logging.INFO) -> None:
+    """Log lines tagged with ``role`` to ``stream`` and/or the file at ``path``."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    formatter = logging.Formatter(_FORMAT.format(role=role), _DATE_FORMAT)
+    handlers: list[logging.Handler] = []
+    if stream is not None:
+        handlers.append(logging.StreamHandler(stream))
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(path))
+    for handler in handlers or [logging.StreamHandler(sys.stderr)]:
+        handler.setFormatter(formatter)
+        root.addHandler(handler)
+    root.setLevel(level)

@@ -1,0 +1,277 @@
+"""The control-plane protocol: one frozen dataclass per message, and its wire form.
+
+Every message between a client or member and the master is one of the dataclasses
+below. On the wire a message is a multipart ZeroMQ message::
+
+    [MAGIC, header, type name, JSON body, blob 0, blob 1, ...]
+
+``header`` packs the protocol version and a correlation id (requests carry one,
+replies echo it). Fields typed ``bytes`` travel as blob frames, untouched, so a
+pickled DAG is never base64-encoded; every other field goes into the JSON body.
+The body is checked against the dataclass's type hints when decoded, so a foreign
+or malformed message raises :class:`ProtocolError` and never reaches a handler with
+fields of the wrong type. JSON rather than pickle keeps the control port from
+unpickling whatever a stranger sends to it.
+
+This module does no I/O: ``transport.py`` moves the frames.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import struct
+import types
+import typing
+from dataclasses import dataclass
+
+MAGIC = b"JETMQ"
+PROTOCOL_VERSION = 1
+_HEADER = struct.Struct("!BQ")  # protocol version, correlation id
+
+_MESSAGE_TYPES: dict[str, type] = {}
+
+
+class ProtocolError(ValueError):
+    """Frames that are not a valid jetmq message of this protocol version."""
+
+
+def message(cls):
+    """Register a frozen dataclass as a wire message, tagged by its class name."""
+    cls = dataclass(frozen=True, slots=True)(cls)
+    _MESSAGE_TYPES[cls.__name__] = cls
+    return cls
+
+
+def _nested(cls):
+    """A frozen dataclass used inside messages (not a message by itself)."""
+    return dataclass(frozen=True, slots=True)(cls)
+
+
+# ---------------------------------------------------------------------------------
+# Shared records
+
+
+@_nested
+class MemberInfo:
+    """A member as the master sees it; ``address`` is its data-plane host:port."""
+
+    uuid: str
+    address: str
+    pid: int
+    host: str
+    forked: bool
+
+
+# ---------------------------------------------------------------------------------
+# Member <-> master
+
+
+@message
+class Hello:
+    """A member announces itself; the master answers Welcome or Refused."""
+
+    member_uuid: str
+    pid: int
+    host: str
+    data_address: str
+    forked: bool
+    cluster_name: str
+
+
+@message
+class Welcome:
+    """The master accepted a member into the cluster."""
+
+    master_uuid: str
+    heartbeat_interval_ms: int
+    heartbeat_timeout_ms: int
+    membership_version: int
+
+
+@message
+class Refused:
+    """The master refuses a peer: a wrong cluster name, or a member it does not know."""
+
+    reason: str
+
+
+@message
+class Heartbeat:
+    """A sign of life; sent both ways every heartbeat interval."""
+
+
+@message
+class Goodbye:
+    """A member leaves the cluster on its own accord (graceful shutdown)."""
+
+    reason: str
+
+
+@message
+class Shutdown:
+    """The master tells a member to stop and exit."""
+
+    reason: str
+
+
+@message
+class MasterLost:
+    """In-process only: a member's link thread tells its main thread the master is gone."""
+
+    reason: str
+    refused: bool  # the master refused us: do not try again
+
+
+# ---------------------------------------------------------------------------------
+# Client <-> master (requests carry a correlation id, replies echo it)
+
+
+@message
+class ClusterRequest:
+    """Ask for the cluster's state and members (`jet cluster`)."""
+
+
+@message
+class ClusterReply:
+    state: str
+    version: str
+    cluster_name: str
+    master_pid: int
+    master_host: str
+    membership_version: int
+    members: tuple[MemberInfo, ...]
+
+
+@message
+class StopClusterRequest:
+    """Ask the master to stop every member and then itself (`jet-stop`)."""
+
+
+@message
+class StopClusterReply:
+    master_pid: int
+    member_pids: tuple[int, ...]
+
+
+@message
+class ErrorReply:
+    """A request failed; ``error_type`` names a class in :mod:`jetmq.errors`."""
+
+    error_type: str
+    message: str
+
+
+# ---------------------------------------------------------------------------------
+# Encoding
+
+
+def encode(msg, corr: int = 0) -> list[bytes]:
+    """The frames of ``msg``; ``corr`` is the correlation id (0 for none)."""
+    name = type(msg).__name__
+    if _MESSAGE_TYPES.get(name) is not type(msg):
+        raise TypeError(f"{name} is not a protocol message")
+    blobs: list[bytes] = []
+    body = {f.name: _to_json(getattr(msg, f.name), blobs) for f in dataclasses.fields(msg)}
+    return [
+        MAGIC,
+        _HEADER.pack(PROTOCOL_VERSION, corr),
+        name.encode("ascii"),
+        json.dumps(body, separators=(",", ":")).encode("utf-8"),
+        *blobs,
+    ]
+
+
+def decode(frames: list[bytes]) -> tuple[object, int]:
+    """The message and correlation id in ``frames``; ProtocolError if malformed."""
+    if len(frames) < 4 or frames[0] != MAGIC:
+        raise ProtocolError("not a jetmq message (bad magic or too few frames)")
+    if len(frames[1]) != _HEADER.size:
+        raise ProtocolError("bad header frame")
+    version, corr = _HEADER.unpack(frames[1])
+    if version != PROTOCOL_VERSION:
+        raise ProtocolError(f"protocol version {version}, expected {PROTOCOL_VERSION}")
+    try:
+        name = frames[2].decode("ascii")
+        body = json.loads(frames[3])
+    except (UnicodeDecodeError, ValueError) as e:
+        raise ProtocolError(f"undecodable frame: {e}") from None
+    cls = _MESSAGE_TYPES.get(name)
+    if cls is None:
+        raise ProtocolError(f"unknown message type {name!r}")
+    return _from_json(body, cls, frames[4:]), corr
+
+
+def _to_json(value, blobs: list[bytes]):
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        blobs.append(bytes(value))
+        return {"$blob": len(blobs) - 1}
+    if dataclasses.is_dataclass(value):
+        return {f.name: _to_json(getattr(value, f.name), blobs) for f in dataclasses.fields(value)}
+    if isinstance(value, (tuple, list)):
+        return [_to_json(v, blobs) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _to_json(v, blobs) for k, v in value.items()}
+    return value
+
+
+def _from_json(value, hint, blobs: list[bytes]):
+    """Convert ``value`` to ``hint``'s type, or raise ProtocolError."""
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise ProtocolError(f"{hint.__name__}: expected an object")
+        hints = _type_hints(hint)
+        fields = {f.name for f in dataclasses.fields(hint)}
+        if set(value) != fields:
+            raise ProtocolError(f"{hint.__name__}: fields {sorted(value)}, expected {sorted(fields)}")
+        return hint(**{k: _from_json(value[k], hints[k], blobs) for k in fields})
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in typing.get_args(hint):
+            return None
+        for option in typing.get_args(hint):
+            if option is not type(None):
+                try:
+                    return _from_json(value, option, blobs)
+                except ProtocolError:
+                    pass
+        raise ProtocolError(f"{value!r} does not fit {hint}")
+    if origin is tuple:
+        (item_hint, _ellipsis) = typing.get_args(hint)
+        if not isinstance(value, list):
+            raise ProtocolError(f"expected a list for {hint}")
+        return tuple(_from_json(v, item_hint, blobs) for v in value)
+    if origin is dict:
+        key_hint, value_hint = typing.get_args(hint)
+        if not isinstance(value, dict) or key_hint is not str:
+            raise ProtocolError(f"expected an object for {hint}")
+        return {k: _from_json(v, value_hint, blobs) for k, v in value.items()}
+    if hint is bytes:
+        if not (isinstance(value, dict) and isinstance(value.get("$blob"), int)):
+            raise ProtocolError("expected a blob reference")
+        index = value["$blob"]
+        if not 0 <= index < len(blobs):
+            raise ProtocolError(f"blob {index} missing")
+        return blobs[index]
+    if hint is float and type(value) is int:
+        return float(value)
+    if hint is typing.Any:
+        return value
+    if type(value) is not hint:
+        raise ProtocolError(f"expected {getattr(hint, '__name__', hint)}, got {type(value).__name__}")
+    return value
+
+
+_HINTS_CACHE: dict[type, dict] = {}
+
+
+def _type_hints(cls) -> dict:
+    hints = _HINTS_CACHE.get(cls)
+    if hints is None:
+        hints = _HINTS_CACHE[cls] = typing.get_type_hints(cls)
+    return hints
+
+
+def message_types() -> dict[str, type]:
+    """All registered message classes by name (for tests and diagnostics)."""
+    return dict(_MESSAGE_TYPES)
+

@@ -1,0 +1,254 @@
+"""ZeroMQ sockets: the only module that imports zmq.
+
+Control-plane sockets here send and receive :mod:`jetmq.protocol` messages, never
+raw frames: a ROUTER bound by the master, DEALERs connected by members and clients,
+and inproc PAIRs between a member's threads. Receiving never raises on foreign or
+malformed input: such frames are logged and dropped. Data-plane sockets (later) move
+opaque byte batches between members.
+"""
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import threading
+from typing import NamedTuple
+
+import zmq
+from zmq.utils.monitor import parse_monitor_message
+
+from jetmq import protocol
+from jetmq.errors import AddressInUseError
+
+log = logging.getLogger(__name__)
+
+#: A control message queued for an unreachable peer is dropped when the socket closes.
+LINGER_MS = 0
+#: Control traffic is small; a peer that falls this far behind is not reading.
+CONTROL_HWM = 100_000
+
+
+def context() -> zmq.Context:
+    """The process's ZeroMQ context (a new one after a fork)."""
+    return zmq.Context.instance()
+
+
+def tcp_endpoint(host: str, port: int | str) -> str:
+    return f"tcp://{host}:{port}"
+
+
+class Incoming(NamedTuple):
+    """A decoded message from a peer of a ROUTER socket."""
+
+    peer: bytes  # ZeroMQ routing id of the sender
+    msg: object
+    corr: int
+    fd: int  # the connection's file descriptor, to match disconnect events
+
+
+def _decode_or_log(frames, where: str):
+    try:
+        return protocol.decode(frames)
+    except protocol.ProtocolError as e:
+        log.warning("dropped a malformed message on %s: %s", where, e)
+        return None
+
+
+class RouterSocket:
+    """The master's one control socket: bound, many peers, each with a routing id."""
+
+    def __init__(self, endpoint: str):
+        self._sock = context().socket(zmq.ROUTER)
+        self._sock.setsockopt(zmq.LINGER, LINGER_MS)
+        self._sock.setsockopt(zmq.ROUTER_MANDATORY, 1)  # unknown peer -> error, not silence
+        self._sock.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a reconnecting member takes its id back
+        self._sock.setsockopt(zmq.SNDHWM, CONTROL_HWM)
+        self._sock.setsockopt(zmq.RCVHWM, CONTROL_HWM)
+        try:
+            self._sock.bind(endpoint)
+        except zmq.ZMQError as e:
+            self._sock.close()
+            if e.errno == errno.EADDRINUSE:
+                raise AddressInUseError(f"address {endpoint.removeprefix('tcp://')} is already in use") from None
+            raise AddressInUseError(f"cannot bind {endpoint}: {e.strerror}") from None
+        self.endpoint = self._sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        self._monitor: zmq.Socket | None = None
+
+    @property
+    def socket(self):
+        return self._sock
+
+    def send(self, peer: bytes, msg, corr: int = 0) -> bool:
+        """Send without blocking; False when the peer is gone or not reading."""
+        try:
+            self._sock.send_multipart([peer, *protocol.encode(msg, corr)], flags=zmq.NOBLOCK)
+            return True
+        except zmq.ZMQError as e:
+            if e.errno in (errno.EHOSTUNREACH, errno.EAGAIN):
+                return False
+            raise
+
+    def recv(self) -> Incoming | None:
+        """The next well-formed message, or None when nothing is waiting."""
+        while True:
+            try:
+                frames = self._sock.recv_multipart(flags=zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return None
+            fd = frames[-1].get(zmq.SRCFD) if len(frames) > 1 else -1
+            decoded = _decode_or_log([f.bytes for f in frames[1:]], self.endpoint)
+            if decoded is not None:
+                return Incoming(frames[0].bytes, decoded[0], decoded[1], fd)
+
+    def monitor(self) -> "DisconnectMonitor":
+        """A socket reporting the fds of connections that closed."""
+        if self._monitor is None:
+            self._monitor = self._sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        return DisconnectMonitor(self._monitor)
+
+    def close(self) -> None:
+        if self._monitor is not None:
+            self._sock.disable_monitor()
+            self._monitor.close(linger=0)
+        self._sock.close(linger=LINGER_MS)
+
+
+class DisconnectMonitor:
+    """Disconnect events of a ROUTER socket, as file descriptors."""
+
+    def __init__(self, sock: zmq.Socket):
+        self._sock = sock
+
+    @property
+    def socket(self):
+        return self._sock
+
+    def recv_disconnected_fds(self) -> list[int]:
+        fds = []
+        while True:
+            try:
+                event = parse_monitor_message(self._sock.recv_multipart(flags=zmq.NOBLOCK))
+            except zmq.Again:
+                return fds
+            if event["event"] == zmq.EVENT_DISCONNECTED:
+                fds.append(int(event["value"]))
+
+
+class DealerSocket:
+    """A member's or client's connection to the master."""
+
+    def __init__(self, endpoint: str, identity: bytes | None = None):
+        self.endpoint = endpoint
+        self._sock = context().socket(zmq.DEALER)
+        self._sock.setsockopt(zmq.LINGER, LINGER_MS)
+        self._sock.setsockopt(zmq.SNDHWM, CONTROL_HWM)
+        self._sock.setsockopt(zmq.RCVHWM, CONTROL_HWM)
+        # queue nothing while disconnected: a send then fails at once instead of
+        # piling up stale hellos and requests that arrive in a burst on reconnect
+        self._sock.setsockopt(zmq.IMMEDIATE, 1)
+        self._sock.setsockopt(zmq.RECONNECT_IVL, 100)
+        self._sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
+        if identity is not None:
+            self._sock.setsockopt(zmq.ROUTING_ID, identity)
+        try:
+            self._sock.connect(endpoint)
+        except zmq.ZMQError as e:
+            self._sock.close()
+            raise ConnectionError(f"cannot connect to {endpoint.removeprefix('tcp://')}: {e.strerror}") from None
+
+    @property
+    def socket(self):
+        return self._sock
+
+    def send(self, msg, corr: int = 0) -> bool:
+        """Queue ``msg`` without blocking; False when not connected or the queue is full."""
+        try:
+            self._sock.send_multipart(protocol.encode(msg, corr), flags=zmq.NOBLOCK)
+            return True
+        except zmq.Again:
+            return False
+
+    def recv(self):
+        """The next well-formed ``(msg, corr)``, or None when nothing is waiting."""
+        while True:
+            try:
+                frames = self._sock.recv_multipart(flags=zmq.NOBLOCK)
+            except zmq.Again:
+                return None
+            decoded = _decode_or_log(frames, self.endpoint)
+            if decoded is not None:
+                return decoded
+
+    def close(self, linger_ms: int = LINGER_MS) -> None:
+        self._sock.close(linger=linger_ms)
+
+
+class PairSocket:
+    """One end of an in-process channel between two threads of one process."""
+
+    _counter = 0
+    _lock = threading.Lock()
+
+    def __init__(self, sock: zmq.Socket, name: str):
+        self._sock = sock
+        self.name = name
+
+    @classmethod
+    def pipe(cls) -> tuple["PairSocket", "PairSocket"]:
+        """Two connected ends; give each to one thread."""
+        with cls._lock:
+            cls._counter += 1
+            address = f"inproc://jetmq-pipe-{os.getpid()}-{cls._counter}"
+        a = context().socket(zmq.PAIR)
+        a.setsockopt(zmq.LINGER, 0)
+        a.bind(address)
+        b = context().socket(zmq.PAIR)
+        b.setsockopt(zmq.LINGER, 0)
+        b.connect(address)
+        return cls(a, address), cls(b, address)
+
+    @property
+    def socket(self):
+        return self._sock
+
+    def send(self, msg, corr: int = 0) -> None:
+        self._sock.send_multipart(protocol.encode(msg, corr))
+
+    def recv(self):
+        """The next ``(msg, corr)``, or None when nothing is waiting."""
+        try:
+            frames = self._sock.recv_multipart(flags=zmq.NOBLOCK)
+        except zmq.Again:
+            return None
+        return protocol.decode(frames)
+
+    def close(self) -> None:
+        self._sock.close(linger=0)
+
+
+class Poller:
+    """Wait on sockets (anything with ``.socket``) and raw file descriptors at once."""
+
+    def __init__(self):
+        self._poller = zmq.Poller()
+        self._by_key: dict[object, object] = {}
+
+    def register(self, obj) -> None:
+        key = obj if isinstance(obj, int) else obj.socket
+        self._by_key[key] = obj
+        self._poller.register(key, zmq.POLLIN)
+
+    def unregister(self, obj) -> None:
+        key = obj if isinstance(obj, int) else obj.socket
+        if self._by_key.pop(key, None) is not None:
+            self._poller.unregister(key)
+
+    def poll(self, timeout_s: float) -> list:
+        """The registered objects that are readable, waiting at most ``timeout_s``."""
+        try:
+            events = self._poller.poll(max(0, int(timeout_s * 1000)))
+        except zmq.ZMQError as e:
+            if e.errno == errno.EINTR:
+                return []
+            raise
+        return [self._by_key[key] for key, _ in events if key in self._by_key]
