@@ -1,0 +1,1 @@
+"""The master process: membership, member processes, and (later) job coordination."""

@@ -1,0 +1,77 @@
+"""The master's data directory: pid file, logs, and atomic writes of its state."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import psutil
+
+from jetmq.errors import ClusterStartError
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so that a reader sees the old or the new file, whole."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def running_master_pid(pid_file: Path) -> int | None:
+    """The pid in ``pid_file`` if that process is alive and is a jetmq process."""
+    try:
+        pid = int(pid_file.read_text().strip())
+        cmdline = " ".join(psutil.Process(pid).cmdline())
+    except (OSError, ValueError, psutil.Error):
+        return None
+    return pid if pid != os.getpid() and ("jetmq" in cmdline or "jet-start" in cmdline) else None
+
+
+class DataDir:
+    """Paths under a master's data directory."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    @property
+    def pid_file(self) -> Path:
+        return self.root / "master.pid"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def master_log(self) -> Path:
+        return self.log_dir / "master.log"
+
+    def claim(self) -> None:
+        """Create the directory and write our pid; refuse if a live master owns it."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        other = running_master_pid(self.pid_file)
+        if other is not None:
+            raise ClusterStartError(f"data dir {self.root} is in use by a running jetmq master (pid {other})")
+        atomic_write(self.pid_file, f"{os.getpid()}\n".encode())
+
+    def release(self) -> None:
+        try:
+            if int(self.pid_file.read_text().strip()) == os.getpid():
+                self.pid_file.unlink()
+        except (OSError, ValueError):
+            pass

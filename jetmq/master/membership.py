@@ -1,0 +1,125 @@
+"""The master's view of which members are in the cluster, versioned.
+
+Pure bookkeeping, no sockets and no clock of its own: the server passes the time in,
+so expiry is tested without sleeping. Every change bumps ``version`` and is logged
+and handed to the listeners (the job coordinator reacts to them in later layers).
+"""
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass, field
+from typing import Callable
+
+from jetmq.protocol import MemberInfo
+
+log = logging.getLogger(__name__)
+
+
+class ChangeKind(enum.Enum):
+    ADDED = "added"
+    REMOVED = "removed"
+
+
+@dataclass(frozen=True)
+class MembershipChange:
+    """One step of membership history: ``member`` was added or removed at ``version``."""
+
+    version: int
+    kind: ChangeKind
+    member: MemberInfo
+    reason: str
+
+
+@dataclass
+class MemberRecord:
+    """A live member and how the master reaches it."""
+
+    info: MemberInfo
+    peer: bytes  # routing id on the master's ROUTER socket
+    fd: int  # connection fd, to match disconnect events (-1 unknown)
+    last_seen: float  # monotonic seconds of the last message from it
+
+
+@dataclass
+class Membership:
+    heartbeat_timeout_s: float
+    version: int = 0
+    _members: dict[str, MemberRecord] = field(default_factory=dict)
+    _listeners: list[Callable[[MembershipChange], None]] = field(default_factory=list)
+
+    def add_listener(self, listener: Callable[[MembershipChange], None]) -> None:
+        self._listeners.append(listener)
+
+    def __len__(self) -> int:
+        return len(self._members)
+
+    def __contains__(self, uuid: str) -> bool:
+        return uuid in self._members
+
+    def get(self, uuid: str) -> MemberRecord | None:
+        return self._members.get(uuid)
+
+    def records(self) -> list[MemberRecord]:
+        """Members in the order they joined."""
+        return list(self._members.values())
+
+    def infos(self) -> tuple[MemberInfo, ...]:
+        return tuple(r.info for r in self._members.values())
+
+    def by_peer(self, peer: bytes) -> MemberRecord | None:
+        for record in self._members.values():
+            if record.peer == peer:
+                return record
+        return None
+
+    def by_fd(self, fd: int) -> MemberRecord | None:
+        for record in self._members.values():
+            if record.fd == fd:
+                return record
+        return None
+
+    def add(self, info: MemberInfo, peer: bytes, fd: int, now: float) -> MembershipChange | None:
+        """Admit a member; a member that says hello again replaces its old record."""
+        old = self._members.get(info.uuid)
+        if old is not None:
+            if old.info == info:  # the same process, on a new connection
+                old.peer, old.fd, old.last_seen = peer, fd, now
+                return None
+            self.remove(info.uuid, "it joined again as a new process")
+        self._members[info.uuid] = MemberRecord(info, peer, fd, now)
+        return self._changed(ChangeKind.ADDED, info, "joined")
+
+    def remove(self, uuid: str, reason: str) -> MembershipChange | None:
+        """Remove a member; None if it was already gone (detectors race; the first wins)."""
+        record = self._members.pop(uuid, None)
+        if record is None:
+            return None
+        return self._changed(ChangeKind.REMOVED, record.info, reason)
+
+    def touch(self, uuid: str, now: float) -> None:
+        record = self._members.get(uuid)
+        if record is not None:
+            record.last_seen = now
+
+    def expire(self, now: float) -> list[MembershipChange]:
+        """Remove every member silent for longer than the heartbeat timeout."""
+        silent = [r for r in self._members.values() if now - r.last_seen > self.heartbeat_timeout_s]
+        changes = []
+        for record in silent:
+            silence_ms = (now - record.last_seen) * 1000
+            change = self.remove(record.info.uuid, f"no heartbeat for {silence_ms:.0f} ms")
+            if change is not None:
+                changes.append(change)
+        return changes
+
+    def _changed(self, kind: ChangeKind, info: MemberInfo, reason: str) -> MembershipChange:
+        self.version += 1
+        change = MembershipChange(self.version, kind, info, reason)
+        log.info(
+            "membership v%d: member %s (%s, pid %d) %s: %s; size now %d",
+            change.version, info.uuid, info.address, info.pid, kind.value, reason, len(self._members),
+        )
+        for listener in self._listeners:
+            listener(change)
+        return change

@@ -1,0 +1,291 @@
+"""The master process: one ROUTER socket, one poll loop, membership and member processes.
+
+After every poll the loop expires silent members and sends due heartbeats (the
+Paranoid Pirate pattern). A member's death is learnt from whichever detector fires
+first: its pidfd (forked members: the child exited), a disconnect event on its
+connection (any member whose process or host closed the socket), or its heartbeats
+stopping (a hung or unreachable member).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import time
+import uuid as uuidlib
+from typing import Callable
+
+import psutil
+
+from jetmq.version import __version__
+from jetmq import protocol as p
+from jetmq.config import ClusterConfig, MemberConfig, MEMBER_START_TIMEOUT_S
+from jetmq.errors import AddressInUseError, ClusterStartError
+from jetmq.master.datadir import DataDir
+from jetmq.master.launcher import MemberLauncher, describe_exit
+from jetmq.master.membership import Membership
+from jetmq.transport import Incoming, Poller, RouterSocket, tcp_endpoint
+
+log = logging.getLogger(__name__)
+
+#: How often joined members on this host are checked for a vanished process.
+LOCAL_PID_CHECK_INTERVAL_S = 0.2
+#: Upper bound on one poll, so expiry and heartbeats run even when all is quiet.
+MAX_POLL_S = 0.1
+
+
+class MasterServer:
+    """Runs the control plane until stopped by a signal or a StopClusterRequest."""
+
+    def __init__(self, config: ClusterConfig, on_ready: Callable[[str], None] | None = None,
+                 on_failure: Callable[[str], None] | None = None):
+        self.config = config
+        self.uuid = str(uuidlib.uuid4())
+        self.data_dir = DataDir(config.resolved_data_dir)
+        self.membership = Membership(heartbeat_timeout_s=config.heartbeat_timeout_ms / 1000)
+        self._interval_s = config.heartbeat_interval_ms / 1000
+        self._on_ready = on_ready
+        self._on_failure = on_failure
+        self._ready = False
+        self.failure: str | None = None  # why the master could not start
+        self._stopping = False
+        self._stop_reason = ""
+        self._signals: list[int] = []
+        self._next_heartbeat = 0.0
+        self._next_pid_check = 0.0
+        self.handlers: dict[type, Callable[[Incoming], None]] = {
+            p.Hello: self._on_hello,
+            p.Heartbeat: self._on_member_message,
+            p.Goodbye: self._on_goodbye,
+            p.ClusterRequest: self._on_cluster_request,
+            p.StopClusterRequest: self._on_stop_request,
+        }
+        self.router: RouterSocket | None = None
+        self.launcher: MemberLauncher | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def address(self) -> str:
+        """host:port of the control socket, with the port resolved when it was 0."""
+        return self.router.endpoint.removeprefix("tcp://")
+
+    def run(self) -> int:
+        """Start, serve until stopped, stop; the process exit code."""
+        try:
+            self._start()
+        except (ClusterStartError, AddressInUseError) as e:
+            self.failure = str(e)
+            if isinstance(e, AddressInUseError):
+                self.failure += ": is another jetmq cluster running? Choose another port with --port"
+            log.error("%s", self.failure)
+            if self._on_failure:
+                self._on_failure(self.failure)
+            self._shutdown()
+            return 1
+        try:
+            self._serve()
+        finally:
+            self._shutdown()
+        return 0
+
+    def _start(self) -> None:
+        self.data_dir.claim()
+        self.router = RouterSocket(tcp_endpoint(self.config.bind_host, self.config.port))
+        self._monitor = self.router.monitor()
+        connect_host = "127.0.0.1" if self.config.bind_host in ("0.0.0.0", "*") else self.config.bind_host
+        template = MemberConfig(
+            master_endpoint=tcp_endpoint(connect_host, self.router.endpoint.rsplit(":", 1)[1]),
+            uuid="",
+            forked=True,
+            cluster_name=self.config.cluster_name,
+            bind_host=connect_host,
+            heartbeat_interval_ms=self.config.heartbeat_interval_ms,
+            heartbeat_timeout_ms=self.config.heartbeat_timeout_ms,
+        )
+        self.launcher = MemberLauncher(template, self.data_dir.log_dir)
+        self._poller = Poller()
+        self._poller.register(self.router)
+        self._poller.register(self._monitor)
+        self._install_signal_handlers()
+        log.info("master %s (pid %d) listening on %s, data dir %s", self.uuid, os.getpid(), self.address,
+                 self.data_dir.root)
+        for _ in range(self.config.member_count):
+            self._poller.register(self.launcher.spawn().pidfd)
+        self._wait_for_members()
+
+    def _wait_for_members(self) -> None:
+        deadline = time.monotonic() + MEMBER_START_TIMEOUT_S
+        while len(self.membership) < self.config.member_count:
+            if self._stopping:
+                raise ClusterStartError(f"start interrupted: {self._stop_reason}")
+            if time.monotonic() > deadline:
+                raise ClusterStartError(
+                    f"only {len(self.membership)} of {self.config.member_count} members joined "
+                    f"in {MEMBER_START_TIMEOUT_S:.0f} s; see {self.data_dir.log_dir}"
+                )
+            self._poll_once()
+        self._ready = True
+        log.info("cluster ready: %d members", len(self.membership))
+        if self._on_ready:
+            self._on_ready(self.address)
+
+    def _serve(self) -> None:
+        while not self._stopping:
+            self._poll_once()
+
+    def request_stop(self, reason: str) -> None:
+        if not self._stopping:
+            log.info("stopping: %s", reason)
+        self._stopping, self._stop_reason = True, reason
+
+    def _shutdown(self) -> None:
+        if self.router is not None:
+            for record in self.membership.records():
+                self.router.send(record.peer, p.Shutdown(self._stop_reason or "cluster stopping"))
+        if self.launcher is not None:
+            self.launcher.stop_all()
+        if self.router is not None:
+            self.router.close()
+        self.data_dir.release()
+        signal.set_wakeup_fd(-1)
+        log.info("master stopped")
+
+    # ------------------------------------------------------------------ the loop
+
+    def _poll_once(self) -> None:
+        for ready in self._poller.poll(MAX_POLL_S):
+            if ready is self.router:
+                self._drain_router()
+            elif ready is self._monitor:
+                self._on_disconnects(self._monitor.recv_disconnected_fds())
+            elif ready == self._signal_rfd:
+                self._on_signals()
+            else:
+                self._on_child_exit(ready)
+        self._tick(time.monotonic())
+
+    def _drain_router(self) -> None:
+        while (incoming := self.router.recv()) is not None:
+            handler = self.handlers.get(type(incoming.msg))
+            if handler is None:
+                log.warning("dropped %s from peer %s: not a request the master serves",
+                            type(incoming.msg).__name__, incoming.peer.hex())
+                continue
+            try:
+                handler(incoming)
+            except Exception as e:  # a bad request must never take the master down
+                log.exception("handling %s failed", type(incoming.msg).__name__)
+                self.router.send(incoming.peer, p.ErrorReply(type(e).__name__, str(e)), incoming.corr)
+
+    def _tick(self, now: float) -> None:
+        self.membership.expire(now)
+        if now >= self._next_heartbeat:
+            self._next_heartbeat = now + self._interval_s
+            for record in self.membership.records():
+                self.router.send(record.peer, p.Heartbeat())
+        if now >= self._next_pid_check:
+            self._next_pid_check = now + LOCAL_PID_CHECK_INTERVAL_S
+            self._check_local_joined_members()
+
+    # ------------------------------------------------------------------ detectors
+
+    def _on_child_exit(self, pidfd: int) -> None:
+        member = self.launcher.reap(pidfd)
+        if member is None:
+            return
+        self._poller.unregister(pidfd)
+        how = describe_exit(member.process.returncode)
+        self.membership.remove(member.uuid, f"its process (pid {member.pid}) {how}")
+        if not self._ready and not self._stopping:
+            raise ClusterStartError(f"member pid {member.pid} {how} during start; see {member.log_path}")
+
+    def _on_disconnects(self, fds: list[int]) -> None:
+        for fd in fds:
+            record = self.membership.by_fd(fd)
+            if record is not None:
+                self.membership.remove(record.info.uuid, "its connection closed")
+
+    def _check_local_joined_members(self) -> None:
+        host = socket.gethostname()
+        for record in self.membership.records():
+            info = record.info
+            if info.forked or info.host != host:
+                continue
+            try:
+                gone = psutil.Process(info.pid).status() == psutil.STATUS_ZOMBIE
+            except psutil.NoSuchProcess:
+                gone = True
+            if gone:
+                self.membership.remove(info.uuid, f"its process (pid {info.pid}) is gone")
+
+    # ------------------------------------------------------------------ signals
+
+    def _install_signal_handlers(self) -> None:
+        self._signal_rfd, wfd = os.pipe()
+        os.set_blocking(self._signal_rfd, False)
+        os.set_blocking(wfd, False)
+        signal.set_wakeup_fd(wfd)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._on_signal)
+        self._poller.register(self._signal_rfd)
+
+    def _on_signal(self, signum, _frame) -> None:
+        self._signals.append(signum)
+        if self._stopping and len(self._signals) > 1:  # second signal: exit now
+            for member in self.launcher.members() if self.launcher else ():
+                member.process.kill()
+            os._exit(1)
+
+    def _on_signals(self) -> None:
+        try:
+            os.read(self._signal_rfd, 512)
+        except BlockingIOError:
+            pass
+        if self._signals:
+            self.request_stop(f"received {signal.Signals(self._signals[-1]).name}")
+
+    # ------------------------------------------------------------------ handlers
+
+    def _on_hello(self, incoming: Incoming) -> None:
+        hello: p.Hello = incoming.msg
+        if hello.cluster_name != self.config.cluster_name:
+            self.router.send(incoming.peer, p.Refused(
+                f"this is cluster '{self.config.cluster_name}', not '{hello.cluster_name}'"))
+            return
+        if self._stopping:
+            self.router.send(incoming.peer, p.Refused("the cluster is stopping"))
+            return
+        info = p.MemberInfo(hello.member_uuid, hello.data_address, hello.pid, hello.host, hello.forked)
+        self.membership.add(info, incoming.peer, incoming.fd, time.monotonic())
+        self.router.send(incoming.peer, p.Welcome(
+            self.uuid, self.config.heartbeat_interval_ms, self.config.heartbeat_timeout_ms,
+            self.membership.version))
+
+    def _member_of(self, incoming: Incoming):
+        record = self.membership.by_peer(incoming.peer)
+        if record is None:
+            self.router.send(incoming.peer, p.Refused("unknown member: say Hello first"))
+        else:
+            record.last_seen = time.monotonic()
+        return record
+
+    def _on_member_message(self, incoming: Incoming) -> None:
+        self._member_of(incoming)
+
+    def _on_goodbye(self, incoming: Incoming) -> None:
+        record = self._member_of(incoming)
+        if record is not None:
+            self.membership.remove(record.info.uuid, f"it left: {incoming.msg.reason}")
+
+    def _on_cluster_request(self, incoming: Incoming) -> None:
+        self.router.send(incoming.peer, p.ClusterReply(
+            state="ACTIVE", version=__version__, cluster_name=self.config.cluster_name,
+            master_pid=os.getpid(), master_host=socket.gethostname(), membership_version=self.membership.version,
+            members=self.membership.infos()), incoming.corr)
+
+    def _on_stop_request(self, incoming: Incoming) -> None:
+        pids = tuple(r.info.pid for r in self.membership.records() if r.info.forked)
+        self.router.send(incoming.peer, p.StopClusterReply(os.getpid(), pids), incoming.corr)
+        self.request_stop("stop requested by a client")

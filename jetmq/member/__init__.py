@@ -1,0 +1,1 @@
+"""Member processes: the master link, the data plane and job execution."""

@@ -1,0 +1,145 @@
+"""A member's link to the master, run on a thread of its own.
+
+The link thread owns the member's DEALER socket: it says hello, sends heartbeats
+on time however busy the member's main thread is with user code, notices when the
+master is gone, and relays every other message to and from the main thread over an
+inproc pipe. A forked member's master is also its parent, so a changed parent pid
+tells the link at once that the master died.
+"""
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import socket
+import threading
+import time
+
+from jetmq import protocol as p
+from jetmq.config import MemberConfig
+from jetmq.transport import DealerSocket, PairSocket, Poller
+
+log = logging.getLogger(__name__)
+
+#: Upper bound on one poll of the link thread (parent-pid checks run this often).
+LINK_TICK_S = 0.05
+#: How long closing the link may wait to deliver a last goodbye to the master.
+GOODBYE_LINGER_MS = 500
+
+
+class LinkState(enum.Enum):
+    JOINING = "joining"  # hello sent, no welcome yet
+    JOINED = "joined"  # in the cluster, heartbeating
+    CLOSED = "closed"  # the link has ended (master lost for good, or member stopping)
+
+
+class MasterLink(threading.Thread):
+    def __init__(self, config: MemberConfig, data_address: str, pipe: PairSocket):
+        super().__init__(name="jetmq-master-link", daemon=True)
+        self.config = config
+        self.data_address = data_address
+        self._pipe = pipe
+        self._interval_s = config.heartbeat_interval_ms / 1000
+        self._timeout_s = config.heartbeat_timeout_ms / 1000
+        self._parent_pid = os.getppid()
+        self._stop_event = threading.Event()
+        self.state = LinkState.JOINING
+        self.joined_event = threading.Event()
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+    def _transition(self, new: LinkState, why: str) -> None:
+        log.info("link %s -> %s: %s", self.state.value, new.value, why)
+        self.state = new
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self) -> None:
+        try:
+            self._run()
+        except Exception:
+            log.exception("master link failed")
+            self._pipe.send(p.MasterLost("the master link thread failed", refused=False))
+        finally:
+            self._pipe.close()
+
+    def _connect(self) -> None:
+        self._dealer = DealerSocket(self.config.master_endpoint, identity=f"member:{self.config.uuid}".encode())
+        self._poller = Poller()
+        self._poller.register(self._dealer)
+        self._poller.register(self._pipe)
+        now = time.monotonic()
+        self._last_master_seen = now
+        self._next_hello = now
+        self._next_heartbeat = now
+
+    def _run(self) -> None:
+        self._connect()
+        while not self._stop_event.is_set() and self.state is not LinkState.CLOSED:
+            for ready in self._poller.poll(LINK_TICK_S):
+                if ready is self._dealer:
+                    self._drain_master()
+                else:
+                    self._drain_pipe()
+            if self.state is not LinkState.CLOSED:
+                self._tick(time.monotonic())
+        self._dealer.close(linger_ms=GOODBYE_LINGER_MS)
+
+    def _drain_master(self) -> None:
+        while (received := self._dealer.recv()) is not None:
+            msg, corr = received
+            self._last_master_seen = time.monotonic()
+            if isinstance(msg, p.Welcome):
+                self._transition(LinkState.JOINED, f"welcomed by master {msg.master_uuid}")
+                self.joined_event.set()
+                self._pipe.send(msg)
+            elif isinstance(msg, p.Refused):
+                self._on_refused(msg.reason)
+            elif not isinstance(msg, p.Heartbeat):
+                self._pipe.send(msg, corr)
+
+    def _on_refused(self, reason: str) -> None:
+        if self.state is LinkState.JOINED:  # the master dropped us: join again
+            self._transition(LinkState.JOINING, f"refused by the master ({reason})")
+            self._next_hello = 0.0
+        else:
+            log.error("the master refused this member: %s", reason)
+            self._transition(LinkState.CLOSED, reason)
+            self._pipe.send(p.MasterLost(reason, refused=True))
+
+    def _drain_pipe(self) -> None:
+        while (received := self._pipe.recv()) is not None:
+            msg, corr = received
+            self._dealer.send(msg, corr)
+            if isinstance(msg, p.Goodbye):
+                self._transition(LinkState.CLOSED, f"leaving: {msg.reason}")
+
+    def _tick(self, now: float) -> None:
+        if self.config.forked and os.getppid() != self._parent_pid:
+            self._master_lost("the master process (our parent) exited")
+            return
+        if self.state is LinkState.JOINING and now >= self._next_hello:
+            hello = p.Hello(self.config.uuid, os.getpid(), socket.gethostname(),
+                            self.data_address, self.config.forked, self.config.cluster_name)
+            # not yet connected: try again on the next tick rather than a whole interval later
+            sent = self._dealer.send(hello)
+            self._next_hello = now + (self._interval_s if sent else LINK_TICK_S)
+        elif self.state is LinkState.JOINED:
+            if now - self._last_master_seen > self._timeout_s:
+                self._master_lost(f"no heartbeat from the master for {now - self._last_master_seen:.1f} s")
+            elif now >= self._next_heartbeat:
+                self._next_heartbeat = now + self._interval_s
+                self._dealer.send(p.Heartbeat())
+
+    def _master_lost(self, reason: str) -> None:
+        log.warning("master lost: %s", reason)
+        self._pipe.send(p.MasterLost(reason, refused=False))
+        if self.config.forked:
+            self._transition(LinkState.CLOSED, reason)
+        else:  # a joined member waits for the master to come back, on a fresh socket
+            self._transition(LinkState.JOINING, reason)
+            self.joined_event.clear()
+            self._dealer.close()
+            self._poller = None
+            self._connect()

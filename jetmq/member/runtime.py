@@ -1,0 +1,97 @@
+"""A member process: its data socket, its master link thread, and its main loop.
+
+The main thread owns the data plane and (in later layers) runs job tasklets; it
+hears from the master only through the link thread's pipe. A forked member exits
+when it loses its master; a joined one keeps waiting for the master to come back.
+SIGTERM is a graceful leave: say goodbye to the master, then exit (a second SIGTERM
+exits at once).
+"""
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import signal
+from typing import Callable
+
+from jetmq import protocol as p
+from jetmq.config import MemberConfig
+from jetmq.member.link import MasterLink
+from jetmq.transport import PairSocket, Poller, RouterSocket, tcp_endpoint
+
+log = logging.getLogger(__name__)
+
+
+class ExitCode(enum.IntEnum):
+    OK = 0  # stopped by the master or by SIGTERM
+    MASTER_LOST = 3  # a forked member whose master is gone
+    REFUSED = 4  # the master refused this member (e.g. another cluster's name)
+
+
+#: Upper bound on one poll of the main loop.
+MAIN_TICK_S = 0.1
+
+
+class MemberRuntime:
+    def __init__(self, config: MemberConfig, on_joined: Callable[[], None] | None = None):
+        self.config = config
+        self._on_joined = on_joined
+        self._exit_code: ExitCode | None = None
+        self._sigterms = 0
+
+    def run(self) -> int:
+        if self.config.forked:  # Ctrl-C in the master's terminal is the master's to handle
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, self._on_sigterm)
+        self.data_socket = RouterSocket(tcp_endpoint(self.config.bind_host, "*"))
+        data_address = self.data_socket.endpoint.removeprefix("tcp://")
+        self._pipe, link_end = PairSocket.pipe()
+        self.link = MasterLink(self.config, data_address, link_end)
+        log.info("member %s (pid %d) starting, data address %s, master %s", self.config.uuid, os.getpid(),
+                 data_address, self.config.master_endpoint)
+        self.link.start()
+        poller = Poller()
+        poller.register(self._pipe)
+        try:
+            while self._exit_code is None:
+                if poller.poll(MAIN_TICK_S):
+                    self._drain_pipe()
+                if self._sigterms:
+                    self._leave("received SIGTERM")
+        finally:
+            self.link.stop()
+            self.link.join(timeout=2)
+            self._pipe.close()
+            self.data_socket.close()
+        log.info("member %s exiting with %s", self.config.uuid, self._exit_code.name)
+        return int(self._exit_code)
+
+    def _on_sigterm(self, _signum, _frame) -> None:
+        self._sigterms += 1
+        if self._sigterms > 1:
+            os._exit(int(ExitCode.OK))
+
+    def _drain_pipe(self) -> None:
+        while (received := self._pipe.recv()) is not None:
+            msg, _corr = received
+            if isinstance(msg, p.Shutdown):
+                log.info("shutdown by the master: %s", msg.reason)
+                self._exit_code = ExitCode.OK
+            elif isinstance(msg, p.MasterLost):
+                if msg.refused:
+                    self._exit_code = ExitCode.REFUSED
+                elif self.config.forked:
+                    self._exit_code = ExitCode.MASTER_LOST
+                else:
+                    log.warning("master lost (%s); waiting for it to come back", msg.reason)
+            elif isinstance(msg, p.Welcome):
+                log.info("joined the cluster (membership version %d)", msg.membership_version)
+                if self._on_joined is not None:
+                    self._on_joined()
+            else:
+                log.warning("ignored %s from the master", type(msg).__name__)
+
+    def _leave(self, reason: str) -> None:
+        """Say goodbye through the link, which closes once it has passed it on."""
+        self._pipe.send(p.Goodbye(reason))
+        self._exit_code = ExitCode.OK
