@@ -1,0 +1,1 @@
+"""Command-line tools: jet, jet-start, jet-stop."""

@@ -1,0 +1,5 @@
+import sys
+
+from jetmq.cli.jet import main
+
+sys.exit(main())

@@ -1,0 +1,34 @@
+"""What the command-line tools share: exit codes and the way they report errors."""
+from __future__ import annotations
+
+import sys
+import traceback
+
+from docopt import DocoptExit, docopt
+
+from jetmq.formatting import format_error
+
+RET_OK = 0
+RET_ERROR = 1  # the command failed (Jet's exit code for every error)
+RET_USAGE = 2  # the command line itself is wrong
+
+
+def fail(message: str, code: int = RET_ERROR, verbose: bool = False) -> int:
+    """Print ``message`` as Jet does (``ERROR: ...`` and a hint) to stderr; return ``code``.
+
+    With ``verbose``, the current exception's traceback is printed instead of the hint.
+    """
+    lines = format_error(message)
+    if verbose:
+        lines = [lines[0], traceback.format_exc().rstrip()]
+    print("\n".join(lines), file=sys.stderr)
+    return code
+
+
+def parse_args(doc: str, argv: list[str] | None, version: str | None = None) -> dict:
+    """docopt's parse of ``argv``; a usage error exits with RET_USAGE, not docopt's 1."""
+    try:
+        return docopt(doc, argv=sys.argv[1:] if argv is None else argv, version=version)
+    except DocoptExit as e:
+        print(e, file=sys.stderr)
+        raise SystemExit(RET_USAGE) from None

@@ -1,0 +1,94 @@
+"""jet: submit and manage jobs on a jetmq cluster.
+
+Usage:
+  jet [options] submit [-n NAME] [-s SNAPSHOT] <file> [<args>...]
+  jet [options] list-jobs [-a]
+  jet [options] cancel <job>
+  jet [options] suspend <job>
+  jet [options] resume <job>
+  jet [options] restart <job>
+  jet [options] save-snapshot [-C] <job> <snapshot>
+  jet [options] delete-snapshot <snapshot>
+  jet [options] list-snapshots [-F]
+  jet [options] cluster
+  jet --version
+  jet -h | --help
+
+Commands:
+  submit           Run a Python script that submits jobs to the cluster.
+  list-jobs        List the active jobs (-a: all jobs, finished ones too).
+  cancel           Cancel a job.
+  suspend          Suspend a running job (through a snapshot).
+  resume           Resume a suspended job.
+  restart          Restart a running job.
+  save-snapshot    Export a named snapshot of a job (-C: and cancel the job).
+  delete-snapshot  Delete a named snapshot.
+  list-snapshots   List the named snapshots (-F: full job names).
+  cluster          Show the cluster's state and members.
+
+Options:
+  -n NAME, --name NAME              The name of the submitted job(s).
+  -s SNAPSHOT, --snapshot SNAPSHOT  Start the submitted job(s) from this named snapshot.
+  -a, --all                         List finished jobs too.
+  -C, --cancel                      Cancel the job after exporting the snapshot.
+  -F, --full-job-name               Do not shorten long job names.
+  --addresses ADDRS                 The cluster's HOST:PORT[,...] (default: $JET_ADDRESSES,
+                                    else 127.0.0.1:5701).
+  --cluster-name NAME               The cluster's name [default: jet].
+  -v, --verbosity                   Log at INFO, and show stack traces of errors.
+  -h, --help                        Show this help.
+  --version                         Show the version.
+
+A <job> is a job's name or id: a name wins; among jobs of one name, the active one, else the newest.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+
+
+from jetmq.version import __version__
+from jetmq.cli.common import parse_args, RET_ERROR, RET_OK, RET_USAGE, fail
+from jetmq.client import JetClient, resolve_addresses
+from jetmq.errors import JetError
+from jetmq.formatting import format_cluster
+from jetmq.logs import configure_logging
+
+COMMANDS = ("submit", "list-jobs", "cancel", "suspend", "resume", "restart", "save-snapshot",
+            "delete-snapshot", "list-snapshots", "cluster")
+
+
+def cmd_cluster(client: JetClient, args: dict) -> int:
+    state = client.cluster()
+    print("\n".join(format_cluster(state.state, state.version, state.members)))
+    return RET_OK
+
+
+HANDLERS = {
+    "cluster": cmd_cluster,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(__doc__, argv, f"jetmq {__version__}")
+    verbose = args["--verbosity"]
+    if verbose:
+        print("Verbose mode is on, setting logging level to INFO")
+        configure_logging("jet", stream=sys.stderr, level=logging.INFO)
+    command = next(c for c in COMMANDS if args[c])
+    handler = HANDLERS.get(command)
+    if handler is None:
+        return fail(f"'{command}' is not implemented yet in jetmq {__version__}")
+    try:
+        addresses = resolve_addresses(args["--addresses"])
+    except ValueError as e:
+        return fail(str(e), code=RET_USAGE)
+    try:
+        with JetClient(addresses) as client:
+            return handler(client, args)
+    except JetError as e:
+        return fail(str(e), verbose=verbose)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

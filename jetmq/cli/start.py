@@ -1,0 +1,161 @@
+"""jet-start: start a jetmq cluster (a master that forks its members), or join one.
+
+Usage:
+  jet-start [options]
+  jet-start -h | --help
+  jet-start --version
+
+With --join, one member starts and joins a running master; the options of a master
+(--members, --port, --data-dir, --scale-up-delay-ms) do not apply to it.
+
+Options:
+  -m N, --members N           Members to fork (default: the number of CPUs, at least 2).
+  --port P                    The master's control port; 0 picks a free one [default: 5701].
+  --bind ADDR                 The host to bind [default: 127.0.0.1].
+  --data-dir DIR              Job state, snapshots, logs and the pid file
+                              (default: $XDG_STATE_HOME/jetmq/<cluster-name>).
+  --cluster-name NAME         The cluster's name; members of another name are refused [default: jet].
+  --daemon                    Detach, and return once the cluster (or the joining member) is ready.
+  --join HOST:PORT            Start one member that joins the master at HOST:PORT.
+  --log-file FILE             With --join: where the member logs (default: stderr).
+  --scale-up-delay-ms MS      Delay before jobs scale up onto a new member [default: 10000].
+  --heartbeat-interval-ms MS  How often members and master heartbeat [default: 500].
+  --heartbeat-timeout-ms MS   Silence after which a peer counts as gone [default: 3000].
+  --ready-fd FD               (internal) Write "READY <address>" or "ERROR <message>" to this fd.
+  -h, --help                  Show this help.
+  --version                   Show the version.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid as uuidlib
+from pathlib import Path
+
+
+from jetmq.version import __version__
+from jetmq.cli.common import parse_args, RET_OK, fail
+from jetmq.config import ClusterConfig, MemberConfig, default_data_dir, default_member_count, parse_address
+from jetmq.embedded import START_TIMEOUT_S, read_ready_line
+from jetmq.errors import ClusterStartError
+from jetmq.logs import configure_logging
+from jetmq.master.server import MasterServer
+from jetmq.member.runtime import MemberRuntime
+from jetmq.transport import tcp_endpoint
+
+
+def _int(args: dict, option: str) -> int:
+    try:
+        return int(args[option])
+    except ValueError:
+        raise SystemExit(fail(f"{option} takes a whole number, not '{args[option]}'", code=2)) from None
+
+
+def _ready_reporter(fd_text: str | None):
+    """Callbacks that write the READY/ERROR line to the readiness fd, once."""
+    fd = int(fd_text) if fd_text is not None else None
+
+    def report(line: str) -> None:
+        nonlocal fd
+        if fd is not None:
+            os.write(fd, (line + "\n").encode())
+            os.close(fd)
+            fd = None
+
+    return (lambda address: report(f"READY {address}")), (lambda message: report(f"ERROR {message}"))
+
+
+def _daemonize(argv: list[str], log_path: Path) -> tuple[str, int]:
+    """Run this command detached, without --daemon; (address, pid) once it is ready.
+
+    Raises ClusterStartError with the detached process's own words when it fails.
+    """
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    read_fd, write_fd = os.pipe()
+    command = [sys.executable, "-m", "jetmq.cli.start", *[a for a in argv if a != "--daemon"],
+               "--ready-fd", str(write_fd)]
+    with open(log_path, "ab") as out:
+        process = subprocess.Popen(command, pass_fds=(write_fd,), stdin=subprocess.DEVNULL, stdout=out,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    os.close(write_fd)
+    try:
+        address = read_ready_line(read_fd, process, START_TIMEOUT_S + 10, log_path)
+    except ClusterStartError:
+        if process.poll() is None:
+            process.kill()
+        raise
+    return address, process.pid
+
+
+def start_master(args: dict, argv: list[str]) -> int:
+    members = _int(args, "--members") if args["--members"] is not None else default_member_count()
+    try:
+        config = ClusterConfig(
+            cluster_name=args["--cluster-name"], bind_host=args["--bind"], port=_int(args, "--port"),
+            member_count=members, data_dir=Path(args["--data-dir"]) if args["--data-dir"] else None,
+            heartbeat_interval_ms=_int(args, "--heartbeat-interval-ms"),
+            heartbeat_timeout_ms=_int(args, "--heartbeat-timeout-ms"),
+            scale_up_delay_ms=_int(args, "--scale-up-delay-ms"))
+    except ValueError as e:
+        return fail(str(e), code=2)
+    data_dir = config.resolved_data_dir
+    if args["--daemon"]:
+        try:
+            address, pid = _daemonize(argv, data_dir / "logs" / "master.out")
+        except ClusterStartError as e:
+            return fail(str(e))
+        print(f"jetmq cluster '{config.cluster_name}' is ready at {address}: master pid {pid}, "
+              f"{members} members, data dir {data_dir}")
+        return RET_OK
+    on_ready, on_failure = _ready_reporter(args["--ready-fd"])
+
+    def ready(address: str) -> None:
+        on_ready(address)
+        if args["--ready-fd"] is None:
+            print(f"jetmq cluster '{config.cluster_name}' is ready at {address}: master pid {os.getpid()}, "
+                  f"{members} members, data dir {data_dir} (Ctrl-C stops it)", flush=True)
+
+    configure_logging("master", stream=sys.stderr if args["--ready-fd"] is None else None,
+                      path=data_dir / "logs" / "master.log")
+    server = MasterServer(config, on_ready=ready, on_failure=on_failure)
+    code = server.run()
+    if code != RET_OK and args["--ready-fd"] is None:
+        fail(server.failure or "the master failed; see its log")
+    return code
+
+
+def start_member(args: dict, argv: list[str]) -> int:
+    try:
+        host, port = parse_address(args["--join"])
+    except ValueError as e:
+        return fail(str(e), code=2)
+    log_file = Path(args["--log-file"]) if args["--log-file"] else None
+    if args["--daemon"]:
+        member_log = log_file or default_data_dir(args["--cluster-name"]) / "logs" / f"joined-member-{os.getpid()}.log"
+        try:
+            _, pid = _daemonize(argv, member_log)
+        except ClusterStartError as e:
+            return fail(str(e))
+        print(f"jetmq member (pid {pid}) joined the cluster at {host}:{port}; log {member_log}")
+        return RET_OK
+    config = MemberConfig(
+        master_endpoint=tcp_endpoint(host, port), uuid=str(uuidlib.uuid4()), forked=False,
+        cluster_name=args["--cluster-name"], bind_host=args["--bind"],
+        heartbeat_interval_ms=_int(args, "--heartbeat-interval-ms"),
+        heartbeat_timeout_ms=_int(args, "--heartbeat-timeout-ms"))
+    configure_logging(f"member-{config.uuid[:8]}", stream=sys.stderr if log_file is None else None, path=log_file)
+    on_ready, _ = _ready_reporter(args["--ready-fd"])
+    return MemberRuntime(config, on_joined=lambda: on_ready(f"{host}:{port}")).run()
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(__doc__, argv, f"jetmq {__version__}")
+    if args["--join"]:
+        return start_member(args, argv)
+    return start_master(args, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

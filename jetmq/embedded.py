@@ -1,0 +1,143 @@
+"""``jetmq.Cluster``: a real local cluster started from Python, for scripts and tests.
+
+It runs ``jet-start`` as a child process (a master that forks its members) on a free
+port with a temporary data directory, and is itself a client of that cluster. On
+exit it stops the cluster and makes sure no process it started is left running.
+"""
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+from jetmq.client import JetClient
+from jetmq.errors import ClusterStartError
+
+#: How long to wait for the master and all members to be ready.
+START_TIMEOUT_S = 60.0
+#: How long a stopping cluster gets before what is left is killed.
+STOP_TIMEOUT_S = 15.0
+
+
+def read_ready_line(fd: int, process: subprocess.Popen, timeout_s: float, log_path: Path) -> str:
+    """The address from a ``READY <address>`` line on ``fd``; ClusterStartError otherwise."""
+    deadline = time.monotonic() + timeout_s
+    buffer = b""
+    with os.fdopen(fd, "rb", buffering=0) as pipe:
+        while b"\n" not in buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ClusterStartError(f"the cluster was not ready within {timeout_s:.0f} s; see {log_path}")
+            if select.select([pipe], [], [], remaining)[0]:
+                chunk = pipe.read(4096)
+                if not chunk:
+                    code = process.wait(timeout=5)
+                    raise ClusterStartError(f"the master exited with code {code} before it was ready; see {log_path}")
+                buffer += chunk
+    status, _, detail = buffer.split(b"\n", 1)[0].decode().partition(" ")
+    if status != "READY":
+        raise ClusterStartError(detail)
+    return detail
+
+
+class Cluster(JetClient):
+    """A master and ``members`` forked members on this machine, as a context manager."""
+
+    def __init__(self, members: int = 2, *, cluster_name: str = "jet", data_dir: str | Path | None = None,
+                 heartbeat_interval_ms: int | None = None, heartbeat_timeout_ms: int | None = None,
+                 scale_up_delay_ms: int | None = None):
+        super().__init__(addresses=None)
+        self.member_count = members
+        self.cluster_name = cluster_name
+        self._given_data_dir = Path(data_dir) if data_dir is not None else None
+        self._options = {
+            "--heartbeat-interval-ms": heartbeat_interval_ms,
+            "--heartbeat-timeout-ms": heartbeat_timeout_ms,
+            "--scale-up-delay-ms": scale_up_delay_ms,
+        }
+        self.data_dir: Path | None = None
+        self.master_process: subprocess.Popen | None = None
+        self._member_processes: dict[int, psutil.Process] = {}
+
+    @property
+    def master_pid(self) -> int:
+        return self.master_process.pid
+
+    def start(self) -> "Cluster":
+        self.data_dir = self._given_data_dir or Path(tempfile.mkdtemp(prefix="jetmq-cluster-"))
+        log_path = self.data_dir / "logs" / "master.log"
+        command = [sys.executable, "-m", "jetmq.cli.start", "-m", str(self.member_count), "--port", "0",
+                   "--data-dir", str(self.data_dir), "--cluster-name", self.cluster_name]
+        for option, value in self._options.items():
+            if value is not None:
+                command += [option, str(value)]
+        read_fd, write_fd = os.pipe()
+        self.master_process = subprocess.Popen(
+            [*command, "--ready-fd", str(write_fd)], pass_fds=(write_fd,), stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.close(write_fd)
+        try:
+            address = read_ready_line(read_fd, self.master_process, START_TIMEOUT_S, log_path)
+        except BaseException:
+            self._kill_everything()
+            raise
+        self._addresses = [address]
+        self._remember_members(m.pid for m in self.cluster().members)
+        return self
+
+    def _remember_members(self, pids) -> None:
+        """Keep handles on member processes (psutil handles survive pid reuse safely)."""
+        for pid in pids:
+            try:
+                self._member_processes.setdefault(pid, psutil.Process(pid))
+            except psutil.Error:
+                pass
+
+    def stop(self) -> None:
+        """Stop the master and its members; kill whatever outlives the stop timeout."""
+        if self.master_process is None:
+            return
+        if self.master_process.poll() is None:
+            try:
+                self._remember_members(self.shutdown_cluster()[1:])
+            except Exception:
+                self.master_process.terminate()
+        self.close()
+        try:
+            self.master_process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            pass
+        self._kill_everything()
+        if self._given_data_dir is None and self.data_dir is not None:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def _kill_everything(self) -> None:
+        """SIGKILL the master and every member process we know of that is still alive."""
+        processes = list(self._member_processes.values())
+        if self.master_process is not None:
+            if self.master_process.poll() is None:
+                try:
+                    processes += psutil.Process(self.master_process.pid).children()
+                except psutil.Error:
+                    pass
+                self.master_process.kill()
+            self.master_process.wait()
+        for process in processes:
+            try:
+                process.kill()
+            except psutil.Error:
+                pass
+        psutil.wait_procs(processes, timeout=5)
+
+    def __enter__(self) -> "Cluster":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
