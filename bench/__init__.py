@@ -1,0 +1,1 @@
+"""jetmq's benchmarks: each figure is measured beside its baseline, in the same run."""
