@@ -1,0 +1,1 @@
+"""The Pipeline API: Pipeline, stages, Sources, Sinks, aggregate operations, windows."""
