@@ -3,25 +3,45 @@
 What this module exports is the public API; everything else is internal.
 """
 from jetmq.version import __version__
-from jetmq.client import JetClient, connect
+from jetmq.client import ClusterState, JetClient, Member, connect
+from jetmq.config import JobConfig, ProcessingGuarantee
 from jetmq.embedded import Cluster
 from jetmq.errors import (
     AddressInUseError,
     ClusterStartError,
     ClusterUnreachableError,
     JetError,
+    JobAlreadyExistsError,
+    JobFailedError,
+    JobNotFoundError,
+    JobTimeoutError,
     RemoteError,
+    SerializationError,
 )
+from jetmq.job import Job
+from jetmq.job_status import JobStatus
 
 __all__ = [
     # clients and clusters
     "Cluster",
+    "ClusterState",
     "JetClient",
+    "Member",
     "connect",
+    # jobs
+    "Job",
+    "JobConfig",
+    "JobStatus",
+    "ProcessingGuarantee",
     # errors
     "JetError",
     "AddressInUseError",
     "ClusterStartError",
     "ClusterUnreachableError",
+    "JobAlreadyExistsError",
+    "JobFailedError",
+    "JobNotFoundError",
+    "JobTimeoutError",
     "RemoteError",
+    "SerializationError",
 ]

@@ -1,27 +1,21 @@
 """The Python client of a jetmq cluster: talks to the master, and only to it.
 
-A client is used from one thread (its socket is not thread-safe). Every request
-waits a bounded time for its reply, so an unreachable cluster is an error naming
-the address within seconds, never a hang.
+A client is used from one thread (its socket is not thread-safe).
 """
 from __future__ import annotations
 
-import itertools
-import os
-import time
 from dataclasses import dataclass
 from typing import Sequence
 
 from jetmq import protocol as p
-from jetmq.config import parse_address
-from jetmq.errors import ClusterUnreachableError, error_class
-from jetmq.transport import DealerSocket, Poller, tcp_endpoint
-
-#: How long a request waits for the master to answer before the cluster counts as unreachable.
-REQUEST_TIMEOUT_S = 4.0
-#: The environment variable naming the cluster's address(es), as Jet's JET_ADDRESSES.
-ADDRESSES_ENV = "JET_ADDRESSES"
-DEFAULT_ADDRESS = "127.0.0.1:5701"
+from jetmq import serialization
+from jetmq.config import JobConfig
+from jetmq.core.dag import DAG
+from jetmq.errors import JobNotFoundError, SerializationError
+from jetmq.ids import id_from_string
+from jetmq.job import Job
+from jetmq.job_status import JobStatus
+from jetmq.requester import REQUEST_TIMEOUT_S, Requester, resolve_addresses
 
 
 @dataclass(frozen=True)
@@ -52,35 +46,30 @@ class ClusterState:
         return len(self.members)
 
 
-def resolve_addresses(addresses: str | Sequence[str] | None) -> list[str]:
-    """Addresses as given, else from $JET_ADDRESSES, else the default 127.0.0.1:5701."""
-    if addresses is None:
-        addresses = os.environ.get(ADDRESSES_ENV) or DEFAULT_ADDRESS
-    if isinstance(addresses, str):
-        addresses = [a for a in addresses.split(",") if a.strip()]
-    resolved = []
-    for address in addresses:
-        host, port = parse_address(address)
-        resolved.append(f"{host}:{port}")
-    if not resolved:
-        raise ValueError("no cluster address given")
-    return resolved
+def _to_dag(pipeline_or_dag) -> DAG:
+    if isinstance(pipeline_or_dag, DAG):
+        return pipeline_or_dag
+    to_dag = getattr(pipeline_or_dag, "to_dag", None)
+    if to_dag is None:
+        raise TypeError(f"a job is a Pipeline or a DAG, not {type(pipeline_or_dag).__name__}")
+    return to_dag()
 
 
 class JetClient:
     """A connection to a jetmq cluster's master."""
 
     def __init__(self, addresses: str | Sequence[str] | None = None, timeout_s: float = REQUEST_TIMEOUT_S):
-        self._addresses = resolve_addresses(addresses) if addresses is not None else None
-        self._timeout_s = timeout_s
-        self._dealer: DealerSocket | None = None
-        self._address: str | None = None
-        self._corr = itertools.count(1)
+        self._requester = Requester(addresses, timeout_s)
 
     @property
     def address(self) -> str | None:
         """The master's host:port this client talks to (None before the first request)."""
-        return self._address
+        return self._requester.address
+
+    def _request(self, msg, timeout_s: float | None = None):
+        return self._requester.request(msg, timeout_s)
+
+    # ------------------------------------------------------------------ cluster
 
     def cluster(self) -> ClusterState:
         reply = self._request(p.ClusterRequest())
@@ -96,62 +85,66 @@ class JetClient:
         reply = self._request(p.StopClusterRequest())
         return (reply.master_pid, *reply.member_pids)
 
+    # ------------------------------------------------------------------ jobs
+
+    def new_job(self, pipeline_or_dag, config: JobConfig | None = None) -> Job:
+        """Submit a job; it starts at once. The DAG, user functions and all, ships by value."""
+        return self._submit(pipeline_or_dag, config, if_absent=False)
+
+    def new_job_if_absent(self, pipeline_or_dag, config: JobConfig) -> Job:
+        """Submit a job, unless an active job of the config's name exists: then return that one."""
+        if config is None or config.name is None:
+            raise ValueError("new_job_if_absent needs a JobConfig with a name")
+        return self._submit(pipeline_or_dag, config, if_absent=True)
+
+    def _submit(self, pipeline_or_dag, config: JobConfig | None, if_absent: bool) -> Job:
+        config = config or JobConfig()
+        dag = _to_dag(pipeline_or_dag)
+        dag.validate()
+        try:
+            blob = serialization.dumps_code(dag)
+        except Exception as e:
+            raise SerializationError(f"the job cannot be serialized: {type(e).__name__}: {e}") from e
+        reply = self._request(p.SubmitJob(config.to_dict(), blob, if_absent))
+        return Job(self._requester, reply.job, config)
+
+    def get_job(self, id_or_name: int | str) -> Job:
+        """The job of that id, or of that name (the active one, else the newest); JobNotFoundError if none."""
+        if isinstance(id_or_name, str):
+            jobs = self.get_jobs(id_or_name)
+            if jobs:
+                return jobs[0]
+            job_id = id_from_string(id_or_name)
+            if job_id is None:
+                raise JobNotFoundError(f"No job with name or id '{id_or_name}' was found")
+        else:
+            job_id = id_or_name
+        return Job(self._requester, self._request(p.GetJob(job_id)).job)
+
+    def get_jobs(self, name: str | None = None) -> list[Job]:
+        """Jobs (of ``name``, if given): active ones first, then finished ones, newest first."""
+        summaries = self._request(p.GetJobs(name)).jobs
+        ordered = sorted(summaries, key=lambda s: (JobStatus[s.status].is_terminal, -s.submission_time))
+        return [Job(self._requester, s) for s in ordered]
+
+    # ------------------------------------------------------------------ data
+
+    def get_map(self, name: str) -> dict:
+        """A copy of the named map's entries."""
+        return self._requester.get_map(name)
+
+    def get_list(self, name: str) -> list:
+        """A copy of the named list's items."""
+        return self._requester.get_list(name)
+
     def close(self) -> None:
-        if self._dealer is not None:
-            self._dealer.close()
-            self._dealer = None
+        self._requester.close()
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         self.close()
-
-    # ------------------------------------------------------------------ requests
-
-    def _request(self, msg, timeout_s: float | None = None):
-        """Send ``msg`` and return the reply; raise the error the master replied with."""
-        timeout_s = self._timeout_s if timeout_s is None else timeout_s
-        if self._dealer is not None:
-            reply = self._exchange(msg, timeout_s)
-        else:
-            reply = self._connect_and_exchange(msg, timeout_s)
-        if isinstance(reply, p.ErrorReply):
-            raise error_class(reply.error_type)(reply.message)
-        return reply
-
-    def _connect_and_exchange(self, msg, timeout_s: float):
-        addresses = self._addresses or resolve_addresses(None)
-        per_address_s = max(1.0, timeout_s / len(addresses))
-        for address in addresses:
-            self._dealer = DealerSocket(tcp_endpoint(*parse_address(address)))
-            self._address = address
-            try:
-                return self._exchange(msg, per_address_s)
-            except ClusterUnreachableError:
-                self.close()
-        tried = ", ".join(addresses)
-        raise ClusterUnreachableError(
-            f"could not reach a jetmq cluster at {tried} within {timeout_s:.0f} s (is it running? see jet-start)")
-
-    def _exchange(self, msg, timeout_s: float):
-        corr = next(self._corr)
-        deadline = time.monotonic() + timeout_s
-        poller = Poller()
-        poller.register(self._dealer)
-        sent = False
-        while True:
-            now = time.monotonic()
-            if now >= deadline:
-                raise ClusterUnreachableError(
-                    f"the jetmq cluster at {self._address} did not answer within {timeout_s:.0f} s")
-            if not sent:
-                sent = self._dealer.send(msg, corr)  # fails until the connection is up
-            if poller.poll(min(0.05, deadline - now)):
-                while (received := self._dealer.recv()) is not None:
-                    reply, reply_corr = received
-                    if reply_corr == corr:
-                        return reply
 
 
 def connect(addresses: str | Sequence[str] | None = None) -> JetClient:

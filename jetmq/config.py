@@ -1,6 +1,8 @@
 """Settings of a cluster, as frozen dataclasses with Jet's defaults."""
 from __future__ import annotations
 
+import dataclasses
+import enum
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,3 +79,52 @@ class MemberConfig:
     bind_host: str = DEFAULT_BIND_HOST
     heartbeat_interval_ms: int = HEARTBEAT_INTERVAL_MS
     heartbeat_timeout_ms: int = HEARTBEAT_TIMEOUT_MS
+
+
+class ProcessingGuarantee(enum.Enum):
+    """What a job promises about its output when members fail or it restarts."""
+
+    NONE = "NONE"
+    """No snapshots: after a restart the job's state starts empty."""
+    AT_LEAST_ONCE = "AT_LEAST_ONCE"
+    """Snapshots without barrier alignment: nothing lost, some items may repeat."""
+    EXACTLY_ONCE = "EXACTLY_ONCE"
+    """Snapshots with aligned barriers: every item's effect exactly once."""
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    """A job's settings, with Jet 4.0's defaults."""
+
+    name: str | None = None
+    processing_guarantee: ProcessingGuarantee = ProcessingGuarantee.NONE
+    snapshot_interval_ms: int = 10_000
+    auto_scaling: bool = True
+    split_brain_protection: bool = False
+    initial_snapshot_name: str | None = None
+    metrics_enabled: bool = True
+    store_metrics_after_job_completion: bool = False
+
+    def __post_init__(self):
+        if isinstance(self.processing_guarantee, str):
+            object.__setattr__(self, "processing_guarantee", ProcessingGuarantee[self.processing_guarantee])
+        if not isinstance(self.processing_guarantee, ProcessingGuarantee):
+            raise TypeError(f"processing_guarantee must be a ProcessingGuarantee, not {self.processing_guarantee!r}")
+        if self.name is not None and not isinstance(self.name, str):
+            raise TypeError(f"a job name must be a str, not {type(self.name).__name__}")
+        if self.snapshot_interval_ms < 0:
+            raise ValueError(f"snapshot_interval_ms must be 0 or more, not {self.snapshot_interval_ms}")
+
+    def to_dict(self) -> dict:
+        """A JSON-able form, for the wire and the job records."""
+        d = dataclasses.asdict(self)
+        d["processing_guarantee"] = self.processing_guarantee.name
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "JobConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    def with_name(self, name: str | None) -> "JobConfig":
+        return dataclasses.replace(self, name=name)

@@ -88,7 +88,7 @@ class Cluster(JetClient):
         except BaseException:
             self._kill_everything()
             raise
-        self._addresses = [address]
+        self._requester.addresses = [address]
         self._remember_members(m.pid for m in self.cluster().members)
         return self
 

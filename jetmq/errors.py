@@ -22,6 +22,26 @@ class ClusterStartError(JetError):
     """A master or its members failed to come up."""
 
 
+class JobNotFoundError(JetError):
+    """No job of that name or id."""
+
+
+class JobAlreadyExistsError(JetError):
+    """An active job of that name exists already."""
+
+
+class JobFailedError(JetError):
+    """The job ended in FAILED; the message is the job's failure text."""
+
+
+class JobTimeoutError(JetError):
+    """Waiting for a job ran out of time."""
+
+
+class SerializationError(JetError):
+    """A pipeline, its functions or an item could not be pickled."""
+
+
 class RemoteError(JetError):
     """The master answered a request with an error of a kind this client does not know."""
 

@@ -18,7 +18,9 @@ This module does no I/O: ``transport.py`` moves the frames.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
+import pickle
 import struct
 import types
 import typing
@@ -153,6 +155,126 @@ class StopClusterReply:
     member_pids: tuple[int, ...]
 
 
+# ---------------------------------------------------------------------------------
+# Jobs: client <-> master
+
+
+@_nested
+class JobSummary:
+    """A job as clients see it; times are epoch milliseconds."""
+
+    job_id: int
+    name: str | None
+    status: str  # a JobStatus name
+    submission_time: int
+    completion_time: int | None
+    failure_text: str | None
+
+
+@message
+class SubmitJob:
+    """Submit a job: its JobConfig as a dict, and its DAG pickled by cloudpickle (opaque here)."""
+
+    config: dict[str, typing.Any]
+    dag: bytes
+    if_absent: bool
+
+
+@message
+class GetJob:
+    job_id: int
+
+
+@message
+class GetJobs:
+    name: str | None
+
+
+@message
+class JobReply:
+    job: JobSummary
+
+
+@message
+class JobsReply:
+    jobs: tuple[JobSummary, ...]
+
+
+@message
+class GetMap:
+    name: str
+
+
+@message
+class GetList:
+    name: str
+
+
+@message
+class SerializedReply:
+    """A named map's entries or a list's items: a pickled list of pickled keys/values/items."""
+
+    data: bytes
+
+
+# ---------------------------------------------------------------------------------
+# Executions: master <-> member
+
+
+@message
+class InitExecution:
+    """Prepare an execution: the DAG (opaque to the master) and the plan for this member."""
+
+    job_id: int
+    execution_id: int
+    member_index: int  # this member's index in ``members``
+    members: tuple[MemberInfo, ...]
+    partition_owners: tuple[int, ...]  # member index owning each partition
+    config: dict[str, typing.Any]
+    dag: bytes
+
+
+@message
+class ExecutionInitialized:
+    execution_id: int
+    failure: str | None
+
+
+@message
+class StartExecution:
+    execution_id: int
+
+
+@message
+class TerminateExecution:
+    execution_id: int
+    reason: str
+
+
+@message
+class ExecutionFinished:
+    """A member's part of an execution ended: ``failure`` is None when it completed."""
+
+    execution_id: int
+    failure: str | None
+
+
+@message
+class MapPutAll:
+    """A sink's batch for a named map: a pickled list of (pickled key, pickled value)."""
+
+    name: str
+    entries: bytes
+
+
+@message
+class ListAddAll:
+    """A sink's batch for a named list: a pickled list of pickled items."""
+
+    name: str
+    items: bytes
+
+
 @message
 class ErrorReply:
     """A request failed; ``error_type`` names a class in :mod:`jetmq.errors`."""
@@ -269,6 +391,30 @@ def _type_hints(cls) -> dict:
     if hints is None:
         hints = _HINTS_CACHE[cls] = typing.get_type_hints(cls)
     return hints
+
+
+class _BytesOnlyUnpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}: only lists, tuples and bytes are allowed")
+
+
+def pack_serialized(values: list) -> bytes:
+    """A list of already-serialized values (bytes, or tuples of bytes) as one blob."""
+    return pickle.dumps(values, protocol=5)
+
+
+def unpack_serialized(blob: bytes) -> list:
+    """The list in ``blob``; it may hold only lists, tuples and bytes, so loading runs no code.
+
+    Raises ProtocolError for anything else.
+    """
+    try:
+        values = _BytesOnlyUnpickler(io.BytesIO(blob)).load()
+    except Exception as e:
+        raise ProtocolError(f"malformed batch of serialized values: {e}") from None
+    if not isinstance(values, list):
+        raise ProtocolError("a batch of serialized values must be a list")
+    return values
 
 
 def message_types() -> dict[str, type]:

@@ -252,3 +252,90 @@ class Poller:
                 return []
             raise
         return [self._by_key[key] for key, _ in events if key in self._by_key]
+
+
+# ---------------------------------------------------------------------------------
+# Data plane: opaque (header, payload) pairs between members
+
+
+#: Data frames a member buffers per peer before a send would block; flow control
+#: (credits) keeps the real amount far below this.
+DATA_HWM = 10_000
+
+
+class DataRouter:
+    """A member's inbound data socket: every peer's DataDealer connects to it."""
+
+    def __init__(self, host: str):
+        self._sock = context().socket(zmq.ROUTER)
+        self._sock.setsockopt(zmq.LINGER, 0)
+        self._sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        self._sock.setsockopt(zmq.SNDHWM, DATA_HWM)
+        self._sock.setsockopt(zmq.RCVHWM, DATA_HWM)
+        self._sock.bind(tcp_endpoint(host, "*"))
+        self.address = self._sock.getsockopt_string(zmq.LAST_ENDPOINT).removeprefix("tcp://")
+
+    @property
+    def socket(self):
+        return self._sock
+
+    def recv(self) -> tuple[bytes, bytes, bytes] | None:
+        """(peer identity, header, payload), or None when nothing is waiting; malformed input is dropped."""
+        while True:
+            try:
+                frames = self._sock.recv_multipart(flags=zmq.NOBLOCK)
+            except zmq.Again:
+                return None
+            if len(frames) == 3:
+                return frames[0], frames[1], frames[2]
+            log.warning("dropped a malformed data message of %d frames on %s", len(frames), self.address)
+
+    def send(self, peer: bytes, header: bytes, payload: bytes) -> bool:
+        try:
+            self._sock.send_multipart([peer, header, payload], flags=zmq.NOBLOCK)
+            return True
+        except zmq.ZMQError as e:
+            if e.errno in (errno.EHOSTUNREACH, errno.EAGAIN):
+                return False
+            raise
+
+    def close(self) -> None:
+        self._sock.close(linger=0)
+
+
+class DataDealer:
+    """One execution's outbound connection to another member's DataRouter."""
+
+    def __init__(self, address: str, identity: bytes):
+        self.address = address
+        self._sock = context().socket(zmq.DEALER)
+        self._sock.setsockopt(zmq.ROUTING_ID, identity)
+        self._sock.setsockopt(zmq.SNDHWM, DATA_HWM)
+        self._sock.setsockopt(zmq.RCVHWM, DATA_HWM)
+        self._sock.connect(f"tcp://{address}")
+
+    @property
+    def socket(self):
+        return self._sock
+
+    def send(self, header: bytes, payload: bytes) -> bool:
+        """Queue a frame pair without blocking; False when the queue is full."""
+        try:
+            self._sock.send_multipart([header, payload], flags=zmq.NOBLOCK, copy=len(payload) < 65536)
+            return True
+        except zmq.Again:
+            return False
+
+    def recv(self) -> tuple[bytes, bytes] | None:
+        while True:
+            try:
+                frames = self._sock.recv_multipart(flags=zmq.NOBLOCK)
+            except zmq.Again:
+                return None
+            if len(frames) == 2:
+                return frames[0], frames[1]
+            log.warning("dropped a malformed data message of %d frames from %s", len(frames), self.address)
+
+    def close(self, linger_ms: int) -> None:
+        """Close; frames still queued get ``linger_ms`` to reach the peer."""
+        self._sock.close(linger=linger_ms)

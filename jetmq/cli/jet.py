@@ -49,7 +49,8 @@ import sys
 
 from jetmq.version import __version__
 from jetmq.cli.common import parse_args, RET_ERROR, RET_OK, RET_USAGE, fail
-from jetmq.client import JetClient, resolve_addresses
+from jetmq.client import JetClient
+from jetmq.requester import resolve_addresses
 from jetmq.errors import JetError
 from jetmq.formatting import format_cluster
 from jetmq.logs import configure_logging

@@ -16,7 +16,8 @@ import sys
 import psutil
 
 from jetmq.cli.common import parse_args, RET_ERROR, RET_OK
-from jetmq.client import JetClient, resolve_addresses
+from jetmq.client import JetClient
+from jetmq.requester import resolve_addresses
 from jetmq.errors import ClusterUnreachableError
 
 #: How long jet-stop waits for the master and its members to exit.

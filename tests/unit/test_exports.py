@@ -6,8 +6,10 @@ import jetmq
 pytestmark = pytest.mark.timeout(30)
 
 PUBLIC_API = {
-    "Cluster", "JetClient", "connect",
-    "JetError", "AddressInUseError", "ClusterStartError", "ClusterUnreachableError", "RemoteError",
+    "Cluster", "ClusterState", "JetClient", "Member", "connect",
+    "Job", "JobConfig", "JobStatus", "ProcessingGuarantee",
+    "JetError", "AddressInUseError", "ClusterStartError", "ClusterUnreachableError", "JobAlreadyExistsError",
+    "JobFailedError", "JobNotFoundError", "JobTimeoutError", "RemoteError", "SerializationError",
 }
 
 

@@ -13,16 +13,18 @@ PACKAGE = Path(__file__).resolve().parents[2] / "jetmq"
 #: and must not import each other.
 RANKS = {
     "version": 0, "errors": 0,
-    "config": 1, "ids": 1, "formatting": 1, "logs": 1, "testing": 1,
+    "config": 1, "ids": 1, "formatting": 1, "logs": 1, "testing": 1, "serialization": 1, "job_status": 1,
     "core": 2,
     "pipeline": 3,
     "protocol": 4,
     "transport": 5,
-    "master": 6, "member": 6,
-    "client": 7,
-    "embedded": 8,
-    "cli": 9,
-    "__init__": 10, "__main__": 10,
+    "requester": 6,
+    "master": 7, "member": 7,
+    "job": 8,
+    "client": 9,
+    "embedded": 10,
+    "cli": 11,
+    "__init__": 12, "__main__": 12,
 }
 
 

@@ -1,0 +1,73 @@
+"""The Job handle: a submitted job, as a client sees it."""
+from __future__ import annotations
+
+import time
+
+from jetmq import protocol as p
+from jetmq.config import JobConfig
+from jetmq.errors import JobFailedError, JobTimeoutError
+from jetmq.ids import id_to_string
+from jetmq.job_status import JobStatus
+from jetmq.requester import Requester
+
+#: How often join() asks the master for the job's status.
+JOIN_POLL_S = 0.02
+
+
+class Job:
+    """A job on the cluster. Its status is read from the master on every access."""
+
+    def __init__(self, requester: Requester, summary: p.JobSummary, config: JobConfig | None = None):
+        self._requester = requester
+        self._summary = summary
+        self.config = config
+
+    @property
+    def id(self) -> int:
+        return self._summary.job_id
+
+    @property
+    def id_string(self) -> str:
+        return id_to_string(self.id)
+
+    @property
+    def name(self) -> str | None:
+        return self._summary.name
+
+    @property
+    def submission_time(self) -> int:
+        """Epoch milliseconds; it never changes, also not on restart."""
+        return self._summary.submission_time
+
+    @property
+    def status(self) -> JobStatus:
+        return JobStatus[self._refresh().status]
+
+    @property
+    def failure_text(self) -> str | None:
+        return self._refresh().failure_text
+
+    def _refresh(self) -> p.JobSummary:
+        self._summary = self._requester.request(p.GetJob(self.id)).job
+        return self._summary
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the job to finish; raise JobFailedError with its failure text if it failed.
+
+        A suspended job has not finished: join keeps waiting. With ``timeout`` (seconds),
+        raise JobTimeoutError when the job is still running then.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            summary = self._refresh()
+            status = JobStatus[summary.status]
+            if status is JobStatus.COMPLETED:
+                return
+            if status is JobStatus.FAILED:
+                raise JobFailedError(summary.failure_text or "the job failed")
+            if deadline is not None and time.monotonic() >= deadline:
+                raise JobTimeoutError(f"job {self.id_string} is still {status.name} after {timeout} s")
+            time.sleep(JOIN_POLL_S)
+
+    def __repr__(self) -> str:
+        return f"Job(id={self.id_string}, name={self.name!r})"
