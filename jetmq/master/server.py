@@ -22,7 +22,10 @@ from jetmq.version import __version__
 from jetmq import protocol as p
 from jetmq.config import ClusterConfig, MemberConfig, MEMBER_START_TIMEOUT_S
 from jetmq.errors import AddressInUseError, ClusterStartError
+from jetmq.ids import MAX_NODE_ID, FlakeIdGenerator
+from jetmq.master.coordinator import JobCoordinator
 from jetmq.master.datadir import DataDir
+from jetmq.master.store import NamedStore
 from jetmq.master.launcher import MemberLauncher, describe_exit
 from jetmq.master.membership import Membership
 from jetmq.transport import Incoming, Poller, RouterSocket, tcp_endpoint
@@ -61,6 +64,11 @@ class MasterServer:
             p.ClusterRequest: self._on_cluster_request,
             p.StopClusterRequest: self._on_stop_request,
         }
+        self.coordinator = JobCoordinator(self.membership, self._send_to_member,
+                                          FlakeIdGenerator(os.getpid() & MAX_NODE_ID), NamedStore())
+        self.handlers.update(self.coordinator.handlers(self._reply))
+        for msg_type, handler in self.coordinator.member_handlers().items():
+            self.handlers[msg_type] = self._from_member(handler)
         self.router: RouterSocket | None = None
         self.launcher: MemberLauncher | None = None
 
@@ -273,6 +281,22 @@ class MasterServer:
 
     def _on_member_message(self, incoming: Incoming) -> None:
         self._member_of(incoming)
+
+    def _from_member(self, handler):
+        """A handler of a message only members send, called with the sender's uuid."""
+        def handle(incoming: Incoming) -> None:
+            record = self._member_of(incoming)
+            if record is not None:
+                handler(record.info.uuid, incoming.msg)
+        return handle
+
+    def _send_to_member(self, uuid: str, msg) -> None:
+        record = self.membership.get(uuid)
+        if record is None or not self.router.send(record.peer, msg):
+            log.warning("could not send %s to member %s", type(msg).__name__, uuid)
+
+    def _reply(self, incoming: Incoming, msg) -> None:
+        self.router.send(incoming.peer, msg, incoming.corr)
 
     def _on_goodbye(self, incoming: Incoming) -> None:
         record = self._member_of(incoming)

@@ -16,8 +16,10 @@ from typing import Callable
 
 from jetmq import protocol as p
 from jetmq.config import MemberConfig
+from jetmq.member.executions import ExecutionService
 from jetmq.member.link import MasterLink
-from jetmq.transport import PairSocket, Poller, RouterSocket, tcp_endpoint
+from jetmq.member.services import ClusterServices
+from jetmq.transport import DataRouter, PairSocket, Poller
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +30,11 @@ class ExitCode(enum.IntEnum):
     REFUSED = 4  # the master refused this member (e.g. another cluster's name)
 
 
-#: Upper bound on one poll of the main loop.
+#: Upper bound on one poll of the main loop when no execution runs.
 MAIN_TICK_S = 0.1
+#: Upper bound on one poll while executions run but made no progress: sources that
+#: emit on a clock (item_stream) are woken this often.
+ACTIVE_IDLE_S = 0.001
 
 
 class MemberRuntime:
@@ -43,8 +48,8 @@ class MemberRuntime:
         if self.config.forked:  # Ctrl-C in the master's terminal is the master's to handle
             signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, self._on_sigterm)
-        self.data_socket = RouterSocket(tcp_endpoint(self.config.bind_host, "*"))
-        data_address = self.data_socket.endpoint.removeprefix("tcp://")
+        self.data_socket = DataRouter(self.config.bind_host)
+        data_address = self.data_socket.address
         self._pipe, link_end = PairSocket.pipe()
         self.link = MasterLink(self.config, data_address, link_end)
         log.info("member %s (pid %d) starting, data address %s, master %s", self.config.uuid, os.getpid(),
@@ -52,19 +57,39 @@ class MemberRuntime:
         self.link.start()
         poller = Poller()
         poller.register(self._pipe)
+        poller.register(self.data_socket)
+        master_address = self.config.master_endpoint.removeprefix("tcp://")
+        self.services = ClusterServices(self._pipe.send, master_address)
+        self.executions = ExecutionService(self.config.uuid, self.data_socket, poller, self._pipe.send, self.services)
         try:
-            while self._exit_code is None:
-                if poller.poll(MAIN_TICK_S):
-                    self._drain_pipe()
-                if self._sigterms:
-                    self._leave("received SIGTERM")
+            self._loop(poller)
         finally:
+            self.executions.close()
+            self.services.close()
             self.link.stop()
             self.link.join(timeout=2)
             self._pipe.close()
             self.data_socket.close()
         log.info("member %s exiting with %s", self.config.uuid, self._exit_code.name)
         return int(self._exit_code)
+
+    def _loop(self, poller: Poller) -> None:
+        """Run executions; wait on the sockets only when no tasklet made progress."""
+        while self._exit_code is None:
+            progress = self.executions.step()
+            if progress:
+                timeout = 0.0
+            else:
+                timeout = ACTIVE_IDLE_S if self.executions.has_running else MAIN_TICK_S
+            for ready in poller.poll(timeout):
+                if ready is self._pipe:
+                    self._drain_pipe()
+                elif ready is self.data_socket:
+                    self.executions.on_data()
+                elif self.executions.owns(ready):
+                    self.executions.on_dealer(ready)
+            if self._sigterms:
+                self._leave("received SIGTERM")
 
     def _on_sigterm(self, _signum, _frame) -> None:
         self._sigterms += 1
@@ -84,6 +109,8 @@ class MemberRuntime:
                     self._exit_code = ExitCode.MASTER_LOST
                 else:
                     log.warning("master lost (%s); waiting for it to come back", msg.reason)
+            elif self.executions.on_message(msg):
+                pass
             elif isinstance(msg, p.Welcome):
                 log.info("joined the cluster (membership version %d)", msg.membership_version)
                 if self._on_joined is not None:

@@ -1,0 +1,1 @@
+"""The execution engine of a member: queues, tasklets, routing, the data plane."""

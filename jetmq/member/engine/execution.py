@@ -1,0 +1,227 @@
+"""One member's part of a job execution: its processors, queues and tasklets.
+
+Built from the DAG (unpickled on the member: the master never loads user code) and
+the master's plan (members, this member's index, the partition owners). Every
+member derives its tasklets the same way, so senders and receivers pair up.
+
+Queues, per edge (source vertex V with lpV local processors, destination W with lpW):
+- local: each local V processor has one queue into each local W processor;
+- distributed, in addition: each local V processor has one queue into a sender
+  tasklet per other member, and each local W processor one queue from a receiver
+  tasklet per other member.
+"""
+from __future__ import annotations
+
+import logging
+import traceback
+from dataclasses import dataclass
+from typing import Callable
+
+from jetmq.core.dag import DAG, Edge, RoutingPolicy
+from jetmq.core.partition import PARTITION_COUNT, local_processor_table, processor_partitions
+from jetmq.core.processor import ProcessorContext, Progress
+from jetmq.member.engine.dataplane import ReceiverTasklet, SenderTasklet
+from jetmq.member.engine.queues import BatchQueue, InputStream
+from jetmq.member.engine.routing import OutboundEdge
+from jetmq.member.engine.tasklet import ProcessorTasklet
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the master decided for this execution, as this member needs it."""
+
+    job_id: int
+    execution_id: int
+    member_index: int
+    member_count: int
+    partition_owners: tuple[int, ...]  # member index owning each partition
+    processing_guarantee: str = "NONE"
+    services: object = None  # the member's ClusterServices, given to every processor
+
+    def owned_partitions(self) -> list[int]:
+        return [p for p, owner in enumerate(self.partition_owners) if owner == self.member_index]
+
+
+class ExecutionFailed(Exception):
+    """A processor (or its supplier) raised: the text names the vertex and the exception."""
+
+
+def failure_text(where: str, error: BaseException) -> str:
+    return f"Exception in {where}: {type(error).__name__}: {error}"
+
+
+class Execution:
+    """Tasklets of one execution on this member; ``step()`` runs each once."""
+
+    def __init__(self, plan: Plan, dag: DAG, send: Callable[[int, bytes, bytes], bool] | None = None,
+                 grant: Callable[[int, int, int], None] | None = None):
+        """``send(member, header, payload)`` and ``grant(member, edge, count)`` reach other members."""
+        self.plan = plan
+        self.dag = dag
+        self._send = send
+        self._grant = grant
+        self.processor_tasklets: list[ProcessorTasklet] = []
+        self.senders: dict[tuple[int, int], SenderTasklet] = {}  # (edge, member) ->
+        self.receivers: dict[tuple[int, int], ReceiverTasklet] = {}  # (edge, member) ->
+        self._build()
+        self.tasklets: list = [*self.processor_tasklets, *self.senders.values(), *self.receivers.values()]
+        self.failure: str | None = None
+
+    # ------------------------------------------------------------------ building
+
+    def _build(self) -> None:
+        plan, dag = self.plan, self.dag
+        if plan.member_count > 1 and (self._send is None or self._grant is None):
+            raise ValueError("a multi-member execution needs a data plane")
+        self._remote = [m for m in range(plan.member_count) if m != plan.member_index]
+        owned = plan.owned_partitions()
+        edges = dag.edges()
+        # (vertex, local index) -> input ordinal -> the queues feeding it
+        inputs: dict[tuple[str, int], dict[int, list[BatchQueue]]] = {}
+        # (vertex, local index) -> output ordinal -> where its batches go
+        outputs: dict[tuple[str, int], dict[int, OutboundEdge]] = {}
+        for edge_index, edge in enumerate(edges):
+            self._wire_edge(edge_index, edge, owned, inputs, outputs)
+        for vertex in dag.vertices():
+            lp = vertex.local_parallelism
+            for local_index in range(lp):
+                key = (vertex.name, local_index)
+                context = ProcessorContext(
+                    vertex_name=vertex.name,
+                    global_index=plan.member_index * lp + local_index,
+                    local_index=local_index,
+                    total_parallelism=plan.member_count * lp,
+                    local_parallelism=lp,
+                    member_index=plan.member_index,
+                    member_count=plan.member_count,
+                    job_id=plan.job_id,
+                    execution_id=plan.execution_id,
+                    processing_guarantee=plan.processing_guarantee,
+                    logger=logging.getLogger(f"jetmq.job.{vertex.name}"),
+                    owned_partitions=processor_partitions(owned, lp, local_index) if owned else frozenset(),
+                    services=plan.services,
+                )
+                try:
+                    processor = vertex.processor_supplier()
+                except Exception as e:
+                    raise ExecutionFailed(failure_text(f"the processor supplier of vertex '{vertex.name}'", e)) from e
+                streams = [InputStream(ordinal, self._priority(vertex.name, ordinal), queues)
+                           for ordinal, queues in sorted(inputs.get(key, {}).items())]
+                outs = outputs.get(key, {})
+                self.processor_tasklets.append(
+                    ProcessorTasklet(processor, context, streams, [outs[o] for o in sorted(outs)]))
+
+    def _priority(self, vertex: str, ordinal: int) -> int:
+        for edge in self.dag.inbound_edges(vertex):
+            if edge.dest_ordinal == ordinal:
+                return edge.priority
+        return 0
+
+    def _wire_edge(self, edge_index: int, edge: Edge, owned: list[int], inputs, outputs) -> None:
+        plan = self.plan
+        source_lp = self.dag.get_vertex(edge.source_name).local_parallelism
+        dest_lp = self.dag.get_vertex(edge.dest_name).local_parallelism
+        distributed = edge.is_distributed and plan.member_count > 1
+        capacity = edge.queue_size
+        # the consumer side: queues into each local destination processor
+        local_queues = [[BatchQueue(capacity, f"{edge.label()} {i}->{j}") for j in range(dest_lp)]
+                        for i in range(source_lp)]
+        for j in range(dest_lp):
+            slot = inputs.setdefault((edge.dest_name, j), {}).setdefault(edge.dest_ordinal, [])
+            slot.extend(local_queues[i][j] for i in range(source_lp))
+        local_table = local_processor_table(owned if distributed else range(PARTITION_COUNT), dest_lp)
+        if distributed:
+            sender_queues = {m: [BatchQueue(capacity, f"{edge.label()} {i}->member {m}") for i in range(source_lp)]
+                             for m in self._remote}
+            for m in self._remote:
+                stream = InputStream(0, 0, sender_queues[m])
+                self.senders[(edge_index, m)] = SenderTasklet(
+                    f"{edge.label()} to member {m}", stream, plan.execution_id, edge_index, plan.member_index,
+                    lambda header, payload, m=m: self._send(m, header, payload))
+                receiver_targets = []
+                for j in range(dest_lp):
+                    queue = BatchQueue(capacity, f"{edge.label()} member {m}->{j}")
+                    inputs[(edge.dest_name, j)][edge.dest_ordinal].append(queue)
+                    receiver_targets.append(queue)
+                self.receivers[(edge_index, m)] = ReceiverTasklet(
+                    f"{edge.label()} from member {m}",
+                    self._routed(edge, receiver_targets, local_table),
+                    lambda count, m=m: self._grant(m, edge_index, count))
+        for i in range(source_lp):
+            targets = list(local_queues[i])
+            if distributed:
+                targets += [sender_queues[m][i] for m in self._remote]
+            outputs.setdefault((edge.source_name, i), {})[edge.source_ordinal] = self._routed(
+                edge, targets, local_table, distributed)
+
+    def _routed(self, edge: Edge, targets: list[BatchQueue], local_table: list[int],
+                distributed: bool = False) -> OutboundEdge:
+        """An OutboundEdge over ``targets``: the local destination processors, then (if
+        ``distributed``) one sender queue per other member, in self._remote order."""
+        dest_lp = len(targets) - (len(self._remote) if distributed else 0)
+        if edge.routing in (RoutingPolicy.PARTITIONED, RoutingPolicy.ALL_TO_ONE):
+            table = [self._target_of(p, local_table, dest_lp, distributed) for p in range(PARTITION_COUNT)]
+            if edge.routing is RoutingPolicy.ALL_TO_ONE:
+                return OutboundEdge(targets, edge.routing, single_target=table[edge.all_to_one_partition])
+            return OutboundEdge(targets, edge.routing, key_fn=edge.key_fn, partition_targets=table)
+        return OutboundEdge(targets, edge.routing)
+
+    def _target_of(self, partition: int, local_table: list[int], dest_lp: int, distributed: bool) -> int:
+        owner = self.plan.partition_owners[partition]
+        if not distributed or owner == self.plan.member_index:
+            return local_table[partition]
+        return dest_lp + self._remote.index(owner)
+
+    # ------------------------------------------------------------------ running
+
+    def init(self) -> None:
+        for tasklet in self.processor_tasklets:
+            try:
+                tasklet.init()
+            except Exception as e:
+                raise ExecutionFailed(failure_text(tasklet.where, e)) from e
+
+    def on_batch(self, edge_index: int, member: int, kind: int, payload: bytes) -> None:
+        receiver = self.receivers.get((edge_index, member))
+        if receiver is None:
+            log.warning("dropped a batch for unknown edge %d from member %d", edge_index, member)
+        else:
+            receiver.enqueue(kind, payload)
+
+    def on_credit(self, edge_index: int, member: int, count: int) -> None:
+        sender = self.senders.get((edge_index, member))
+        if sender is not None:
+            sender.add_credits(count)
+
+    @property
+    def is_done(self) -> bool:
+        return not self.tasklets
+
+    def step(self) -> bool:
+        """Run every live tasklet once; True if any made progress. Raises ExecutionFailed."""
+        progress = False
+        finished = []
+        for tasklet in self.tasklets:
+            try:
+                result = tasklet.call()
+            except Exception as e:
+                where = getattr(tasklet, "where", repr(tasklet))
+                log.error("%s failed:\n%s", where, traceback.format_exc())
+                raise ExecutionFailed(failure_text(where, e)) from e
+            if result is Progress.DONE:
+                finished.append(tasklet)
+                progress = True
+            elif result is Progress.MADE_PROGRESS:
+                progress = True
+        for tasklet in finished:
+            self.tasklets.remove(tasklet)
+        return progress
+
+    def close(self) -> None:
+        for tasklet in self.processor_tasklets:
+            try:
+                tasklet.close()
+            except Exception:
+                log.exception("closing %s failed", tasklet.where)

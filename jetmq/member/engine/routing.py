@@ -1,0 +1,96 @@
+"""Routing of a processor's output batches to the queues of the consuming processors.
+
+One OutboundEdge per output ordinal of a processor. Its targets are queues: of the
+consuming processors on this member, and of the sender tasklets that carry a
+distributed edge to each other member. A marker at the end of a batch goes to every
+target, so each consumer sees every producer's watermarks, barriers and DONE.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+from jetmq.core.dag import RoutingPolicy as Routing
+from jetmq.core.markers import MARKER_TYPES
+from jetmq.core.partition import PARTITION_COUNT, partition_of
+from jetmq.member.engine.queues import BatchQueue
+
+#: Keys whose target is remembered; past this many the memo starts afresh.
+KEY_MEMO_LIMIT = 1 << 16
+
+
+class OutboundEdge:
+    def __init__(self, targets: Sequence[BatchQueue], routing: Routing,
+                 key_fn: Callable | None = None, partition_targets: Sequence[int] | None = None,
+                 single_target: int = 0):
+        if not targets:
+            raise ValueError("an outbound edge needs at least one target queue")
+        if routing is Routing.PARTITIONED and (key_fn is None or partition_targets is None):
+            raise ValueError("a partitioned edge needs a key function and a partition table")
+        if partition_targets is not None and len(partition_targets) != PARTITION_COUNT:
+            raise ValueError(f"the partition table has {len(partition_targets)} entries, not {PARTITION_COUNT}")
+        self.targets = list(targets)
+        self.routing = routing
+        self._key_fn = key_fn
+        self._partition_targets = list(partition_targets) if partition_targets is not None else None
+        self._single = single_target
+        self._next = 0
+        self._memo: dict = {}
+
+    def has_room(self) -> bool:
+        """Whether a batch may be pushed now (unicast needs one target with room, the rest all)."""
+        if self.routing is Routing.UNICAST:
+            return any(t.has_room() for t in self.targets)
+        if self.routing is Routing.ALL_TO_ONE:
+            return self.targets[self._single].has_room()
+        return all(t.has_room() for t in self.targets)
+
+    def push(self, batch: list) -> None:
+        """Route ``batch`` (checked with has_room first); a trailing marker goes to every target."""
+        marker = None
+        if batch and type(batch[-1]) in MARKER_TYPES:
+            marker = batch[-1]
+            batch = batch[:-1]
+        targets = self.targets
+        if self.routing is Routing.PARTITIONED and len(targets) > 1:
+            self._push_partitioned(batch, marker)
+            return
+        if batch:
+            if self.routing is Routing.BROADCAST:
+                for target in targets:
+                    target.put(batch)
+            elif self.routing is Routing.ALL_TO_ONE or len(targets) == 1:
+                targets[self._single if self.routing is Routing.ALL_TO_ONE else 0].put(batch)
+            else:
+                self._unicast_target().put(batch)
+        if marker is not None:
+            for target in targets:
+                target.put([marker])
+
+    def _unicast_target(self) -> BatchQueue:
+        targets = self.targets
+        for _ in range(len(targets)):
+            target = targets[self._next % len(targets)]
+            self._next += 1
+            if target.has_room():
+                return target
+        return targets[self._next % len(targets)]  # none has room: overshoot by one batch
+
+    def _push_partitioned(self, batch: list, marker) -> None:
+        outputs: list[list] = [[] for _ in self.targets]
+        route, key_fn, memo = self._partition_targets, self._key_fn, self._memo
+        if len(memo) > KEY_MEMO_LIMIT:
+            memo.clear()
+        for item in batch:
+            key = key_fn(item)
+            try:
+                target = memo[key]
+            except KeyError:
+                target = memo[key] = route[partition_of(key)]
+            except TypeError:  # an unhashable key: no memo
+                target = route[partition_of(key)]
+            outputs[target].append(item)
+        for target, output in zip(self.targets, outputs):
+            if marker is not None:
+                output.append(marker)
+            if output:
+                target.put(output)

@@ -1,0 +1,173 @@
+"""The executions a member runs, and their data connections to other members.
+
+The master sends InitExecution (the member builds its tasklets and connects to its
+peers' data sockets), then StartExecution once every member is ready; the member
+answers ExecutionInitialized and, at the end, ExecutionFinished with a failure text
+or None. TerminateExecution drops an execution at once.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from jetmq import protocol as p
+from jetmq import serialization
+from jetmq.member.engine.dataplane import CREDIT, HEADER, KIND_BATCH, KIND_BATCH_LZ4, KIND_CREDIT
+from jetmq.member.engine.execution import Execution, ExecutionFailed, Plan, failure_text
+from jetmq.transport import DataDealer, DataRouter, Poller
+
+log = logging.getLogger(__name__)
+
+#: How long a finished execution's connections may take to deliver their last frames.
+DATA_LINGER_MS = 5000
+
+
+@dataclass
+class RunningExecution:
+    execution: Execution
+    dealers: dict[int, DataDealer]  # member index -> outbound connection
+    started: bool = False
+    identities: dict[int, bytes] = field(default_factory=dict)  # member index -> its dealer's identity
+
+
+def dealer_identity(member_uuid: str, execution_id: int) -> bytes:
+    return f"{member_uuid}:{execution_id}".encode()
+
+
+class ExecutionService:
+    def __init__(self, member_uuid: str, data_router: DataRouter, poller: Poller, send_to_master, services):
+        self._uuid = member_uuid
+        self._router = data_router
+        self._poller = poller
+        self._send_to_master = send_to_master
+        self._services = services
+        self._executions: dict[int, RunningExecution] = {}
+        self._by_dealer: dict[DataDealer, int] = {}
+
+    @property
+    def has_running(self) -> bool:
+        return any(r.started for r in self._executions.values())
+
+    # ------------------------------------------------------------------ from the master
+
+    def on_message(self, msg) -> bool:
+        """Handle an execution message from the master; False if it is not one."""
+        if isinstance(msg, p.InitExecution):
+            self._init(msg)
+        elif isinstance(msg, p.StartExecution):
+            running = self._executions.get(msg.execution_id)
+            if running is not None:
+                running.started = True
+        elif isinstance(msg, p.TerminateExecution):
+            if msg.execution_id in self._executions:
+                log.info("execution %d terminated: %s", msg.execution_id, msg.reason)
+                self._remove(msg.execution_id)
+        else:
+            return False
+        return True
+
+    def _init(self, msg: p.InitExecution) -> None:
+        try:
+            dag = serialization.loads(msg.dag)
+            plan = Plan(msg.job_id, msg.execution_id, msg.member_index, len(msg.members), msg.partition_owners,
+                        msg.config.get("processing_guarantee", "NONE"), self._services)
+            dealers = {index: DataDealer(member.address, dealer_identity(self._uuid, msg.execution_id))
+                       for index, member in enumerate(msg.members) if index != msg.member_index}
+            execution = Execution(plan, dag, send=lambda m, h, b: dealers[m].send(h, b),
+                                  grant=lambda m, edge, n: self._grant(msg.execution_id, m, edge, n))
+        except ExecutionFailed as e:
+            self._send_to_master(p.ExecutionInitialized(msg.execution_id, str(e)))
+            return
+        except Exception as e:
+            log.exception("cannot initialise execution %d", msg.execution_id)
+            self._send_to_master(p.ExecutionInitialized(msg.execution_id, failure_text("initialising the job", e)))
+            return
+        running = RunningExecution(execution, dealers)
+        running.identities = {index: dealer_identity(member.uuid, msg.execution_id)
+                              for index, member in enumerate(msg.members) if index != msg.member_index}
+        self._executions[msg.execution_id] = running
+        for dealer in dealers.values():
+            self._by_dealer[dealer] = msg.execution_id
+            self._poller.register(dealer)
+        try:
+            execution.init()
+        except ExecutionFailed as e:
+            self._finish(msg.execution_id, str(e), initialized=False)
+            return
+        self._send_to_master(p.ExecutionInitialized(msg.execution_id, None))
+
+    # ------------------------------------------------------------------ data plane
+
+    def _grant(self, execution_id: int, member: int, edge_index: int, count: int) -> None:
+        running = self._executions.get(execution_id)
+        if running is not None:
+            header = HEADER.pack(KIND_CREDIT, execution_id, edge_index, running.execution.plan.member_index)
+            self._router.send(running.identities[member], header, CREDIT.pack(count))
+
+    def on_data(self) -> None:
+        """Drain the member's data socket: batches for receivers."""
+        while (received := self._router.recv()) is not None:
+            _peer, header, payload = received
+            try:
+                kind, execution_id, edge_index, member = HEADER.unpack(header)
+            except Exception:
+                log.warning("dropped a data frame with a malformed header")
+                continue
+            running = self._executions.get(execution_id)
+            if running is not None and kind in (KIND_BATCH, KIND_BATCH_LZ4):
+                running.execution.on_batch(edge_index, member, kind, payload)
+
+    def on_dealer(self, dealer: DataDealer) -> None:
+        """Drain an outbound connection: credits from the receiving member."""
+        while (received := dealer.recv()) is not None:
+            header, payload = received
+            try:
+                kind, execution_id, edge_index, member = HEADER.unpack(header)
+                (count,) = CREDIT.unpack(payload)
+            except Exception:
+                log.warning("dropped a credit frame with a malformed header")
+                continue
+            running = self._executions.get(execution_id)
+            if running is not None and kind == KIND_CREDIT:
+                running.execution.on_credit(edge_index, member, count)
+
+    def owns(self, obj) -> bool:
+        return obj in self._by_dealer
+
+    # ------------------------------------------------------------------ running
+
+    def step(self) -> bool:
+        """One step of every started execution; True if any made progress."""
+        progress = False
+        for execution_id, running in list(self._executions.items()):
+            if not running.started:
+                continue
+            try:
+                progress |= running.execution.step()
+            except ExecutionFailed as e:
+                self._finish(execution_id, str(e))
+                continue
+            if running.execution.is_done:
+                self._finish(execution_id, None)
+        return progress
+
+    def _finish(self, execution_id: int, failure: str | None, initialized: bool = True) -> None:
+        if failure is not None:
+            log.warning("execution %d failed: %s", execution_id, failure)
+        self._remove(execution_id, linger_ms=DATA_LINGER_MS if failure is None else 0)
+        if initialized:
+            self._send_to_master(p.ExecutionFinished(execution_id, failure))
+        else:
+            self._send_to_master(p.ExecutionInitialized(execution_id, failure))
+
+    def _remove(self, execution_id: int, linger_ms: int = 0) -> None:
+        running = self._executions.pop(execution_id)
+        running.execution.close()
+        for dealer in running.dealers.values():
+            self._poller.unregister(dealer)
+            del self._by_dealer[dealer]
+            dealer.close(linger_ms)
+
+    def close(self) -> None:
+        for execution_id in list(self._executions):
+            self._remove(execution_id)

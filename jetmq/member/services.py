@@ -1,0 +1,46 @@
+"""What a member offers its processors: the cluster's named maps and lists.
+
+Writes go to the master through the member's link, in order with everything else
+the member tells the master, so a job's writes arrive before its completion does.
+Reads (done by sources when they start) ask the master directly and wait for it.
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+from jetmq import protocol as p
+from jetmq import serialization
+from jetmq.requester import Requester
+
+
+class ClusterServices:
+    def __init__(self, send_to_master: Callable[[object], None], master_address: str):
+        self._send = send_to_master
+        self._master_address = master_address
+        self._requester: Requester | None = None
+
+    def map_put_all(self, name: str, entries: Iterable[tuple]) -> None:
+        dumps = serialization.dumps
+        packed = [(dumps(key), dumps(value)) for key, value in entries]
+        if packed:
+            self._send(p.MapPutAll(name, p.pack_serialized(packed)))
+
+    def list_add_all(self, name: str, items: Iterable) -> None:
+        packed = [serialization.dumps(item) for item in items]
+        if packed:
+            self._send(p.ListAddAll(name, p.pack_serialized(packed)))
+
+    def read_map(self, name: str) -> dict:
+        return self._reader().get_map(name)
+
+    def read_list(self, name: str) -> list:
+        return self._reader().get_list(name)
+
+    def _reader(self) -> Requester:
+        if self._requester is None:
+            self._requester = Requester(self._master_address)
+        return self._requester
+
+    def close(self) -> None:
+        if self._requester is not None:
+            self._requester.close()
