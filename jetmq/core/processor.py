@@ -86,7 +86,10 @@ class Processor:
       drains the outbox and calls the same method again; the processor then offers
       the same item again. Nothing may be lost or emitted twice.
     - **Remove what you have processed.** `process` must remove from the inbox the
-      items it handled; items left there are passed to the next `process` call.
+      items it handled; items left there are passed, with the same ordinal, to the
+      next `process` call. The engine refills the inbox (from any input) only once
+      the processor has emptied it, so a processor may keep per-item state (such as
+      FlatMapProcessor's pending results) for the item at the head of the inbox.
     - Methods returning bool return True when finished and False to be called again.
     - An exception from any method fails the job; its text names the vertex.
 

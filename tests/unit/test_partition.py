@@ -8,7 +8,7 @@ import subprocess
 import sys
 from collections import Counter, namedtuple
 from decimal import Decimal
-from enum import IntEnum, StrEnum
+from enum import Enum, IntEnum, StrEnum
 from fractions import Fraction
 from pathlib import Path
 
@@ -71,12 +71,19 @@ def test_keys_that_compare_equal_hash_equal():
     class Name(StrEnum):
         ADA = "ada"
 
+    class OldStyleName(str, Enum):  # noqa: UP042 - str() gives "OldStyleName.ADA", yet == "ada"
+        ADA = "ada"
+
+    class OwnHashInt(int):
+        def __hash__(self):
+            return 7
+
     Point = namedtuple("Point", "x y")
     equal_groups = [
-        [1, 1.0, True, Fraction(1), Decimal(1), Color.RED],
+        [1, 1.0, True, Fraction(1), Decimal(1), Color.RED, OwnHashInt(1)],
         [0, 0.0, -0.0, False],
         [2**100, float(2**100)],
-        ["ada", Name.ADA],
+        ["ada", Name.ADA, OldStyleName.ADA],
         [b"raw", bytearray(b"raw")],
         [(1, "a"), (1.0, "a"), Point(1, "a")],
         [frozenset({1, 2, 3}), frozenset({3, 2, 1.0})],
@@ -169,3 +176,9 @@ def test_processor_partitions_match_the_local_processor_table():
     assert all(table[p] == i for i in range(2) for p in parts[i])
     with pytest.raises(ValueError, match="outside"):
         processor_partitions(owned, 2, 2)
+
+
+def test_partition_of_agrees_with_stable_hash_on_its_fast_paths():
+    keys = [0, 1, -1, 2**61, 2**100, -(2**70), 10**6 + 7, "", "a", "é", "\ud800", 1.0, True, None, ("a", 1)]
+    keys += list(range(-300, 300)) + [f"w{i}" for i in range(300)]
+    assert [partition_of(k) for k in keys] == [stable_hash(k) % PARTITION_COUNT for k in keys]

@@ -11,7 +11,7 @@ from typing import Callable, Sequence
 
 from jetmq.core.dag import RoutingPolicy as Routing
 from jetmq.core.markers import MARKER_TYPES
-from jetmq.core.partition import PARTITION_COUNT, partition_of
+from jetmq.core.partition import _GOLDEN32, _MASK32, PARTITION_COUNT, partition_of
 from jetmq.member.engine.queues import BatchQueue
 
 #: Keys whose target is remembered; past this many the memo starts afresh.
@@ -76,21 +76,43 @@ class OutboundEdge:
         return targets[self._next % len(targets)]  # none has room: overshoot by one batch
 
     def _push_partitioned(self, batch: list, marker) -> None:
-        outputs: list[list] = [[] for _ in self.targets]
-        route, key_fn, memo = self._partition_targets, self._key_fn, self._memo
-        if len(memo) > KEY_MEMO_LIMIT:
-            memo.clear()
-        for item in batch:
-            key = key_fn(item)
-            try:
-                target = memo[key]
-            except KeyError:
-                target = memo[key] = route[partition_of(key)]
-            except TypeError:  # an unhashable key: no memo
-                target = route[partition_of(key)]
-            outputs[target].append(item)
+        try:
+            outputs = self._split_memoized(batch)
+        except TypeError:  # an unhashable key: no memo for this batch
+            outputs = self._split(batch)
         for target, output in zip(self.targets, outputs):
             if marker is not None:
                 output.append(marker)
             if output:
                 target.put(output)
+
+    def _split_memoized(self, batch: list) -> list[list]:
+        """Items by target. This is the hot loop of every shuffle, so it inlines
+        partition_of's int path (kept equal to it by tests) and remembers the targets
+        of the first KEY_MEMO_LIMIT other keys (a hit saves hashing a str or tuple)."""
+        outputs: list[list] = [[] for _ in self.targets]
+        appends = [output.append for output in outputs]
+        route, key_fn, memo, partition = self._partition_targets, self._key_fn, self._memo, partition_of
+        memo_get = memo.get
+        room = KEY_MEMO_LIMIT - len(memo)
+        for item in batch:
+            key = key_fn(item)
+            if type(key) is int:
+                h = hash(key)
+                target = route[((h ^ (h >> 32)) * _GOLDEN32 & _MASK32) % PARTITION_COUNT]
+            else:
+                target = memo_get(key)
+                if target is None:
+                    target = route[partition(key)]
+                    if room > 0:
+                        memo[key] = target
+                        room -= 1
+            appends[target](item)
+        return outputs
+
+    def _split(self, batch: list) -> list[list]:
+        outputs: list[list] = [[] for _ in self.targets]
+        route, key_fn = self._partition_targets, self._key_fn
+        for item in batch:
+            outputs[route[partition_of(key_fn(item))]].append(item)
+        return outputs

@@ -1,0 +1,101 @@
+"""Shuffle throughput: small tuples through a partitioned distributed edge between 2 members.
+
+Baseline, in the same run: the transport alone (ZeroMQ PUSH/PULL between two
+processes) moving the same tuples pickled in batches of 1,000.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import pickle
+import time
+
+import zmq
+
+import jetmq
+from bench.report import Row
+from jetmq.core import DAG, Edge, Processor
+
+ITEMS = 3_000_000
+BATCH = 1000
+
+
+class RangeSource(Processor):
+    """Emits (i, i) for its share of range(ITEMS)."""
+
+    def __init__(self, count: int):
+        self.count = count
+
+    def init_hook(self):
+        c = self.context
+        self.next, self.step = c.global_index, c.total_parallelism
+
+    def complete(self):
+        room = self.outbox.room()
+        end = min(self.count, self.next + room * self.step)
+        batch = [(i, i) for i in range(self.next, end, self.step)]
+        self.outbox.offer_many(batch)
+        self.next = end if end > self.next else self.next
+        return self.next >= self.count
+
+
+class CountingSink(Processor):
+    def init_hook(self):
+        self.count = 0
+
+    def process(self, ordinal, inbox):
+        self.count += len(inbox.take())
+
+    def complete(self):
+        self.context.services.list_add_all("shuffle-counts", [self.count])
+        return True
+
+
+def _first(item):
+    return item[0]
+
+
+def jetmq_items_per_s() -> float:
+    dag = DAG()
+    source = dag.new_vertex("range-source", lambda: RangeSource(ITEMS))
+    sink = dag.new_vertex("counting-sink", CountingSink)
+    dag.edge(Edge.between(source, sink).distributed().partitioned(_first))
+    with jetmq.Cluster(members=2) as jet:
+        start = time.perf_counter()
+        jet.new_job(dag).join(timeout=600)
+        elapsed = time.perf_counter() - start
+        assert sum(jet.get_list("shuffle-counts")) == ITEMS, "the shuffle lost or duplicated items"
+    return ITEMS / elapsed
+
+
+def _pull(address, count, result):
+    sock = zmq.Context().socket(zmq.PULL)
+    sock.bind(address)
+    result.put("ready")
+    received = 0
+    while received < count:
+        received += len(pickle.loads(sock.recv()))
+    result.put(time.perf_counter())
+
+
+def transport_items_per_s() -> float:
+    address = "tcp://127.0.0.1:5799"
+    result = multiprocessing.Queue()
+    puller = multiprocessing.Process(target=_pull, args=(address, ITEMS, result))
+    puller.start()
+    result.get()
+    sock = zmq.Context().socket(zmq.PUSH)
+    sock.connect(address)
+    start = time.perf_counter()
+    for base in range(0, ITEMS, BATCH):
+        sock.send(pickle.dumps([(i, i) for i in range(base, base + BATCH)], protocol=5))
+    end = result.get()
+    puller.join()
+    sock.close()
+    return ITEMS / (end - start)
+
+
+def run() -> list[Row]:
+    baseline = transport_items_per_s()
+    value = jetmq_items_per_s()
+    return [Row("shuffle, partitioned edge, 2 members", value / 1e6, baseline / 1e6, "M/s",
+                "raw zmq PUSH/PULL, pickled batches of 1,000", ">= 3 M/s")]
