@@ -3,13 +3,16 @@
 What this module exports is the public API; everything else is internal.
 """
 from jetmq.version import __version__
+from jetmq.bootstrap import bootstrapped_instance
 from jetmq.client import ClusterState, JetClient, Member, connect
 from jetmq.config import JobConfig, ProcessingGuarantee
 from jetmq.embedded import Cluster
 from jetmq.errors import (
     AddressInUseError,
+    CancellationError,
     ClusterStartError,
     ClusterUnreachableError,
+    IllegalJobStateError,
     JetError,
     JobAlreadyExistsError,
     JobFailedError,
@@ -27,6 +30,7 @@ __all__ = [
     "ClusterState",
     "JetClient",
     "Member",
+    "bootstrapped_instance",
     "connect",
     # jobs
     "Job",
@@ -36,8 +40,10 @@ __all__ = [
     # errors
     "JetError",
     "AddressInUseError",
+    "CancellationError",
     "ClusterStartError",
     "ClusterUnreachableError",
+    "IllegalJobStateError",
     "JobAlreadyExistsError",
     "JobFailedError",
     "JobNotFoundError",

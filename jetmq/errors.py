@@ -30,6 +30,14 @@ class JobAlreadyExistsError(JetError):
     """An active job of that name exists already."""
 
 
+class IllegalJobStateError(JetError):
+    """The job's status does not allow that action (Jet's IllegalStateException)."""
+
+
+class CancellationError(JetError):
+    """The job was cancelled (join() of a cancelled job raises it)."""
+
+
 class JobFailedError(JetError):
     """The job ended in FAILED; the message is the job's failure text."""
 

@@ -5,13 +5,15 @@ import time
 
 from jetmq import protocol as p
 from jetmq.config import JobConfig
-from jetmq.errors import JobFailedError, JobTimeoutError
+from jetmq.errors import CancellationError, JobFailedError, JobTimeoutError
 from jetmq.ids import id_to_string
 from jetmq.job_status import JobStatus
 from jetmq.requester import Requester
 
 #: How often join() asks the master for the job's status.
 JOIN_POLL_S = 0.02
+#: The failure text of a cancelled job (Jet's).
+CANCELLED = "CancellationException"
 
 
 class Job:
@@ -64,10 +66,35 @@ class Job:
             if status is JobStatus.COMPLETED:
                 return
             if status is JobStatus.FAILED:
+                if summary.failure_text == CANCELLED:
+                    raise CancellationError(f"job {self.id_string} was cancelled")
                 raise JobFailedError(summary.failure_text or "the job failed")
             if deadline is not None and time.monotonic() >= deadline:
                 raise JobTimeoutError(f"job {self.id_string} is still {status.name} after {timeout} s")
             time.sleep(JOIN_POLL_S)
+
+    def cancel(self) -> None:
+        """Cancel the job: it ends FAILED with CancellationException; its snapshots go.
+
+        Returns once the master has accepted; the job shows COMPLETING until every
+        member has stopped it. Cancelling a finished job does nothing.
+        """
+        self._action("cancel")
+
+    def suspend(self) -> None:
+        """Suspend a RUNNING job (IllegalJobStateError otherwise); it becomes SUSPENDED."""
+        self._action("suspend")
+
+    def resume(self) -> None:
+        """Resume a SUSPENDED job; does nothing to a job that is not suspended."""
+        self._action("resume")
+
+    def restart(self) -> None:
+        """Restart a RUNNING job on the current members (IllegalJobStateError otherwise)."""
+        self._action("restart")
+
+    def _action(self, action: str) -> None:
+        self._summary = self._requester.request(p.JobAction(self.id, action)).job
 
     def __repr__(self) -> str:
         return f"Job(id={self.id_string}, name={self.name!r})"

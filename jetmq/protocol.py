@@ -201,6 +201,15 @@ class JobsReply:
 
 
 @message
+class JobAction:
+    """cancel, suspend, resume or restart a job (JobAction.ACTIONS)."""
+
+    ACTIONS = ("cancel", "suspend", "resume", "restart")
+    job_id: int
+    action: str
+
+
+@message
 class GetMap:
     name: str
 
@@ -253,10 +262,12 @@ class TerminateExecution:
 
 @message
 class ExecutionFinished:
-    """A member's part of an execution ended: ``failure`` is None when it completed."""
+    """A member's part of an execution ended: completed (no failure), failed, or
+    stopped because the master told it to terminate (``terminated``)."""
 
     execution_id: int
     failure: str | None
+    terminated: bool
 
 
 @message
@@ -315,8 +326,8 @@ def decode(frames: list[bytes]) -> tuple[object, int]:
     try:
         name = frames[2].decode("ascii")
         body = json.loads(frames[3])
-    except (UnicodeDecodeError, ValueError) as e:
-        raise ProtocolError(f"undecodable frame: {e}") from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:  # deep nesting: RecursionError
+        raise ProtocolError(f"undecodable frame: {type(e).__name__}") from None
     cls = _MESSAGE_TYPES.get(name)
     if cls is None:
         raise ProtocolError(f"unknown message type {name!r}")
@@ -368,7 +379,7 @@ def _from_json(value, hint, blobs: list[bytes]):
             raise ProtocolError(f"expected an object for {hint}")
         return {k: _from_json(v, value_hint, blobs) for k, v in value.items()}
     if hint is bytes:
-        if not (isinstance(value, dict) and isinstance(value.get("$blob"), int)):
+        if not (isinstance(value, dict) and set(value) == {"$blob"} and type(value["$blob"]) is int):
             raise ProtocolError("expected a blob reference")
         index = value["$blob"]
         if not 0 <= index < len(blobs):

@@ -13,6 +13,10 @@ RET_ERROR = 1  # the command failed (Jet's exit code for every error)
 RET_USAGE = 2  # the command line itself is wrong
 
 
+class CommandError(Exception):
+    """A command cannot do what was asked; the message is shown as Jet's ERROR line."""
+
+
 def fail(message: str, code: int = RET_ERROR, verbose: bool = False) -> int:
     """Print ``message`` as Jet does (``ERROR: ...`` and a hint) to stderr; return ``code``.
 

@@ -48,7 +48,9 @@ import sys
 
 
 from jetmq.version import __version__
-from jetmq.cli.common import parse_args, RET_ERROR, RET_OK, RET_USAGE, fail
+from jetmq.cli.common import RET_OK, RET_USAGE, CommandError, fail, parse_args
+from jetmq.cli.jobs import cmd_cancel, cmd_list_jobs, cmd_restart, cmd_resume, cmd_suspend
+from jetmq.cli.submit import cmd_submit
 from jetmq.client import JetClient
 from jetmq.requester import resolve_addresses
 from jetmq.errors import JetError
@@ -67,6 +69,12 @@ def cmd_cluster(client: JetClient, args: dict) -> int:
 
 HANDLERS = {
     "cluster": cmd_cluster,
+    "list-jobs": cmd_list_jobs,
+    "cancel": cmd_cancel,
+    "suspend": cmd_suspend,
+    "resume": cmd_resume,
+    "restart": cmd_restart,
+    "submit": cmd_submit,
 }
 
 
@@ -87,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with JetClient(addresses) as client:
             return handler(client, args)
-    except JetError as e:
+    except (JetError, CommandError) as e:
         return fail(str(e), verbose=verbose)
 
 

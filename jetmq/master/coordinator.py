@@ -1,10 +1,11 @@
-"""The job coordinator: submits jobs, runs their executions on the members, ends them.
+"""The job coordinator: Jet's job state machine, driving executions on the members.
 
-An execution runs on the members present when it starts. The coordinator sends
-InitExecution to each, StartExecution once all are initialised, and ends the job
-when all have finished (COMPLETED) or one failed (FAILED: the others are told to
-terminate). When a member of a running execution leaves, the job restarts on the
-members that are left, with a new execution id.
+An execution runs on the members present when it starts: InitExecution to each,
+StartExecution once all are initialised; the job COMPLETES when every member's part
+completed and FAILS when one fails (the others are told to terminate). Cancel,
+suspend and restart terminate the execution: the job shows COMPLETING until every
+member has stopped, then becomes FAILED (cancelled), SUSPENDED, or starts again.
+Every status change is saved in the data dir, so a restarted master finds its jobs.
 """
 from __future__ import annotations
 
@@ -13,26 +14,31 @@ import logging
 from jetmq import protocol as p
 from jetmq.config import JobConfig
 from jetmq.core.partition import owner_table
-from jetmq.errors import JobAlreadyExistsError, JobNotFoundError
+from jetmq.errors import IllegalJobStateError, JobAlreadyExistsError, JobNotFoundError
 from jetmq.ids import FlakeIdGenerator, id_to_string
 from jetmq.job_status import JobStatus
-from jetmq.master.jobs import ExecutionRecord, JobRecord, now_ms
+from jetmq.master.jobs import CANCELLED, ExecutionRecord, JobRecord, JobRepository, TerminationMode, now_ms
 from jetmq.master.membership import ChangeKind, Membership, MembershipChange
 from jetmq.master.store import NamedStore
 from jetmq.transport import Incoming
 
 log = logging.getLogger(__name__)
 
+S = JobStatus
+
 
 class JobCoordinator:
-    def __init__(self, membership: Membership, send, ids: FlakeIdGenerator, store: NamedStore):
+    def __init__(self, membership: Membership, send, ids: FlakeIdGenerator, store: NamedStore,
+                 repository: JobRepository):
         """``send(member_uuid, msg)`` reaches a member."""
         self._membership = membership
         self._send_to_member = send
         self._ids = ids
         self.store = store
+        self.repository = repository
         self.jobs: dict[int, JobRecord] = {}
         self._by_execution: dict[int, JobRecord] = {}
+        self._cluster_ready = False  # no execution starts before the first members have all joined
         membership.add_listener(self._on_membership_change)
 
     def handlers(self, reply) -> dict:
@@ -40,8 +46,9 @@ class JobCoordinator:
         self._reply = reply
         return {
             p.SubmitJob: self._on_submit,
-            p.GetJob: self._on_get_job,
+            p.GetJob: lambda i: reply(i, p.JobReply(self._job(i.msg.job_id).summary())),
             p.GetJobs: self._on_get_jobs,
+            p.JobAction: self._on_action,
             p.GetMap: lambda i: reply(i, p.SerializedReply(self.store.map_entries_blob(i.msg.name))),
             p.GetList: lambda i: reply(i, p.SerializedReply(self.store.list_items_blob(i.msg.name))),
         }
@@ -55,24 +62,71 @@ class JobCoordinator:
             p.ListAddAll: lambda uuid, msg: self.store.list_add_all(msg.name, msg.items),
         }
 
+    # ------------------------------------------------------------------ recovery
+
+    def load(self) -> None:
+        """Bring back the jobs of an earlier master on this data dir.
+
+        Finished and suspended jobs stay as they were; jobs that were running start
+        again (from scratch: snapshots come in a later layer) once members are here.
+        """
+        records = self.repository.load_all()
+        for job in self.repository.expired(records, now_ms()):
+            self.repository.delete(job.job_id)
+            records.remove(job)
+        for job in records:
+            self.jobs[job.job_id] = job
+            if job.status in (S.STARTING, S.RUNNING, S.COMPLETING):
+                job.status = S.NOT_RUNNING  # not a transition: the executions died with the old master
+                self._save(job)
+        log.info("loaded %d jobs from %s", len(records), self.repository.root)
+
+    def cluster_ready(self) -> None:
+        """The master's forked members have all joined: start the jobs that wait."""
+        self._cluster_ready = True
+        self.start_waiting_jobs()
+
+    def start_waiting_jobs(self) -> None:
+        for job in list(self.jobs.values()):
+            if job.status is S.NOT_RUNNING and job.execution is None:
+                self._start_execution(job)
+
+    def _save(self, job: JobRecord) -> None:
+        self.repository.save(job)
+
+    def _set_status(self, job: JobRecord, status: JobStatus, why: str) -> None:
+        job.transition(status, why)
+        self._save(job)
+        if status.is_terminal:
+            self._prune()
+
+    def _prune(self) -> None:
+        for job in self.repository.expired(list(self.jobs.values()), now_ms()):
+            del self.jobs[job.job_id]
+            self.repository.delete(job.job_id)
+
     # ------------------------------------------------------------------ requests
 
     def _on_submit(self, incoming: Incoming) -> None:
         msg: p.SubmitJob = incoming.msg
         config = JobConfig.from_dict(msg.config)
         if config.name is not None:
-            active = [j for j in self.jobs.values() if j.name == config.name and j.status.is_active]
-            if active:
+            active = self._active_named(config.name)
+            if active is not None:
                 if msg.if_absent:
-                    self._reply(incoming, p.JobReply(active[0].summary()))
+                    self._reply(incoming, p.JobReply(active.summary()))
                     return
-                raise JobAlreadyExistsError(f"Another active job with equal name ({config.name}) exists: "
-                                            f"{active[0].id_string}")
+                raise JobAlreadyExistsError(
+                    f"Another active job with equal name ({config.name}) exists: {active.id_string}")
         job = JobRecord(self._ids.new_id(), config, msg.dag, now_ms())
         self.jobs[job.job_id] = job
+        self.repository.create(job)
         log.info("job %s (%s) submitted", job.id_string, job.name)
         self._reply(incoming, p.JobReply(job.summary()))
         self._start_execution(job)
+
+    def _active_named(self, name: str) -> JobRecord | None:
+        return next((j for j in self.jobs.values() if j.name == name and j.status.is_active), None)
 
     def _job(self, job_id: int) -> JobRecord:
         job = self.jobs.get(job_id)
@@ -80,25 +134,108 @@ class JobCoordinator:
             raise JobNotFoundError(f"No job with name or id '{id_to_string(job_id)}' was found")
         return job
 
-    def _on_get_job(self, incoming: Incoming) -> None:
-        self._reply(incoming, p.JobReply(self._job(incoming.msg.job_id).summary()))
-
     def _on_get_jobs(self, incoming: Incoming) -> None:
         name = incoming.msg.name
         jobs = [j.summary() for j in self.jobs.values() if name is None or j.name == name]
         self._reply(incoming, p.JobsReply(tuple(jobs)))
 
+    def _on_action(self, incoming: Incoming) -> None:
+        msg: p.JobAction = incoming.msg
+        job = self._job(msg.job_id)
+        if msg.action == "cancel":
+            self.cancel(job)
+        elif msg.action == "suspend":
+            self._request_termination(job, TerminationMode.SUSPEND_GRACEFUL)
+        elif msg.action == "restart":
+            self._request_termination(job, TerminationMode.RESTART_GRACEFUL)
+        elif msg.action == "resume":
+            self.resume(job)
+        else:
+            raise ValueError(f"unknown job action '{msg.action}'")
+        self._reply(incoming, p.JobReply(job.summary()))
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def cancel(self, job: JobRecord) -> None:
+        """FAILED with CancellationException: at once unless an execution must stop first."""
+        if job.status.is_terminal:
+            return  # Jet ignores the cancellation of a finished job
+        if job.execution is None:
+            job.failure_text = CANCELLED
+            self._set_status(job, S.FAILED, "cancelled")
+            return
+        if job.terminating is not None and job.terminating.action == "cancel":
+            return
+        job.terminating = TerminationMode.CANCEL_FORCEFUL  # overrides a pending suspend or restart
+        self._terminate(job, "cancelled")
+
+    def _request_termination(self, job: JobRecord, mode: TerminationMode) -> None:
+        """Suspend or restart a running job.
+
+        A graceful mode takes a terminal snapshot first; until the snapshot layer
+        exists every termination stops the execution at once, as with guarantee NONE.
+        """
+        if job.terminating is not None:
+            raise IllegalJobStateError(f"Cannot {mode.name}: Job is already terminating in mode: "
+                                       f"{job.terminating.name}")
+        if job.status is not S.RUNNING:
+            raise IllegalJobStateError(f"Cannot {mode.name}, job status is {job.status.name}, should be RUNNING")
+        job.terminating = mode
+        self._terminate(job, mode.name)
+
+    def resume(self, job: JobRecord) -> None:
+        """SUSPENDED -> NOT_RUNNING -> STARTING; a no-op for a job that is not suspended."""
+        if job.status is not S.SUSPENDED:
+            return
+        self._set_status(job, S.NOT_RUNNING, "resumed")
+        self._start_execution(job)
+
+    def _terminate(self, job: JobRecord, reason: str) -> None:
+        """Tell every member of the execution to stop; COMPLETING until all have."""
+        execution = job.execution
+        if job.status is not S.COMPLETING:
+            self._set_status(job, S.COMPLETING, f"terminating: {reason}")
+        for uuid in execution.member_uuids:
+            if uuid in self._membership and uuid not in execution.stopped:
+                self._send_to_member(uuid, p.TerminateExecution(execution.execution_id, reason))
+            else:
+                execution.stopped.add(uuid)
+        self._maybe_terminated(job)
+
+    def _maybe_terminated(self, job: JobRecord) -> None:
+        """Once every member has stopped, apply the pending termination."""
+        execution = job.execution
+        if not execution.all_stopped:
+            return
+        self._end_execution(job)
+        if execution.succeeded >= set(execution.member_uuids):
+            job.terminating = None  # the job ended by itself while being terminated
+            self._set_status(job, S.COMPLETED, "every member completed")
+            return
+        mode, job.terminating = job.terminating, None
+        if mode.action == "cancel":
+            job.failure_text = CANCELLED
+            self._set_status(job, S.FAILED, "cancelled")
+        elif mode.action == "suspend":
+            self._set_status(job, S.SUSPENDED, mode.name)
+        else:
+            self._start_execution(job)
+
     # ------------------------------------------------------------------ executions
 
     def _start_execution(self, job: JobRecord) -> None:
         records = self._membership.records()
-        if not records:
+        if not records or not self._cluster_ready:
+            if job.status is not S.NOT_RUNNING:
+                self._set_status(job, S.NOT_RUNNING, "no members to run on")
             log.info("job %s waits for members", job.id_string)
             return
         execution = ExecutionRecord(self._ids.new_id(), tuple(r.info.uuid for r in records))
         job.execution = execution
+        job.executions_started += 1
         self._by_execution[execution.execution_id] = job
-        job.transition(JobStatus.STARTING, f"execution {execution.execution_id} on {len(records)} members")
+        self._set_status(job, S.STARTING, f"execution {id_to_string(execution.execution_id)} on "
+                                          f"{len(records)} members")
         members = tuple(r.info for r in records)
         owners = tuple(owner_table([m.uuid for m in members]))
         config = job.config.to_dict()
@@ -110,51 +247,48 @@ class JobCoordinator:
         job = self._by_execution.get(execution_id)
         if job is None or job.execution is None or job.execution.execution_id != execution_id:
             return None  # an old execution's late message
-        if uuid not in job.execution.member_uuids:
-            return None
-        return job
+        return job if uuid in job.execution.member_uuids else None
 
     def _on_initialized(self, uuid: str, msg: p.ExecutionInitialized) -> None:
         job = self._current(uuid, msg.execution_id)
-        if job is None or job.status is not JobStatus.STARTING:
+        if job is None or job.status is not S.STARTING:
             return
         if msg.failure is not None:
             self._fail(job, msg.failure)
             return
         execution = job.execution
         execution.initialized.add(uuid)
-        if execution.initialized == set(execution.member_uuids):
+        if execution.initialized >= set(execution.member_uuids):
             for member_uuid in execution.member_uuids:
                 self._send_to_member(member_uuid, p.StartExecution(execution.execution_id))
-            job.transition(JobStatus.RUNNING, "every member initialised the execution")
+            self._set_status(job, S.RUNNING, "every member initialised the execution")
 
     def _on_finished(self, uuid: str, msg: p.ExecutionFinished) -> None:
         job = self._current(uuid, msg.execution_id)
         if job is None or job.status.is_terminal:
             return
-        if msg.failure is not None:
+        execution = job.execution
+        if msg.failure is not None and not msg.terminated and job.status is not S.COMPLETING:
             self._fail(job, msg.failure)
             return
-        execution = job.execution
-        execution.finished.add(uuid)
-        if execution.finished == set(execution.member_uuids):
+        execution.stopped.add(uuid)
+        if msg.failure is None and not msg.terminated:
+            execution.succeeded.add(uuid)
+        if job.status is S.COMPLETING:
+            self._maybe_terminated(job)
+        elif execution.succeeded >= set(execution.member_uuids):
             self._end_execution(job)
-            job.transition(JobStatus.COMPLETED, "every member completed")
+            self._set_status(job, S.COMPLETED, "every member completed")
 
     def _fail(self, job: JobRecord, failure: str) -> None:
-        self._terminate(job, f"the job failed: {failure}")
-        job.failure_text = failure
-        job.transition(JobStatus.FAILED, failure)
-
-    def _terminate(self, job: JobRecord, reason: str) -> None:
-        """Tell every member of the current execution to drop it."""
         execution = job.execution
-        if execution is None:
-            return
-        for member_uuid in execution.member_uuids:
-            if member_uuid in self._membership and member_uuid not in execution.finished:
-                self._send_to_member(member_uuid, p.TerminateExecution(execution.execution_id, reason))
+        for uuid in execution.member_uuids:
+            if uuid in self._membership and uuid not in execution.stopped:
+                self._send_to_member(uuid, p.TerminateExecution(execution.execution_id, f"the job failed: {failure}"))
         self._end_execution(job)
+        job.terminating = None
+        job.failure_text = failure
+        self._set_status(job, S.FAILED, failure)
 
     def _end_execution(self, job: JobRecord) -> None:
         if job.execution is not None:
@@ -165,15 +299,17 @@ class JobCoordinator:
 
     def _on_membership_change(self, change: MembershipChange) -> None:
         if change.kind is ChangeKind.ADDED:
-            for job in self.jobs.values():
-                if job.status is JobStatus.NOT_RUNNING and job.execution is None:
-                    self._start_execution(job)
+            self.start_waiting_jobs()
             return
         uuid = change.member.uuid
         for job in list(self.jobs.values()):
             execution = job.execution
             if execution is None or uuid not in execution.member_uuids or job.status.is_terminal:
                 continue
+            if job.status is S.COMPLETING:
+                execution.stopped.add(uuid)
+                self._maybe_terminated(job)
+                continue
+            log.info("job %s: member %s (%s) left: restarting", job.id_string, uuid, change.member.address)
+            job.terminating = TerminationMode.RESTART_FORCEFUL
             self._terminate(job, f"member {uuid} left the cluster")
-            job.transition(JobStatus.NOT_RUNNING, f"member {uuid} ({change.member.address}) left: restarting")
-            self._start_execution(job)

@@ -58,6 +58,10 @@ class DataDir:
         return self.root / "logs"
 
     @property
+    def jobs_dir(self) -> Path:
+        return self.root / "jobs"
+
+    @property
     def master_log(self) -> Path:
         return self.log_dir / "master.log"
 

@@ -1,20 +1,46 @@
-"""Job records and executions, as the master keeps them."""
+"""Job records and executions as the master keeps them, and their files in the data dir."""
 from __future__ import annotations
 
+import enum
+import json
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from jetmq import protocol as p
 from jetmq.config import JobConfig
 from jetmq.ids import id_to_string
 from jetmq.job_status import JobStatus, check_transition
+from jetmq.master.datadir import atomic_write
 
 log = logging.getLogger(__name__)
+
+#: Finished jobs are listed this long (Jet's default: 7 days)...
+RESULT_TTL_MS = 7 * 24 * 3600 * 1000
+#: ... and at most this many of them (Jet's default).
+MAX_RESULTS = 1000
+#: The failure text of a cancelled job, as Jet's.
+CANCELLED = "CancellationException"
 
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+class TerminationMode(enum.Enum):
+    """Why an execution is being stopped, in Jet's terms."""
+
+    RESTART_GRACEFUL = "RESTART_GRACEFUL"
+    RESTART_FORCEFUL = "RESTART_FORCEFUL"
+    SUSPEND_GRACEFUL = "SUSPEND_GRACEFUL"
+    SUSPEND_FORCEFUL = "SUSPEND_FORCEFUL"
+    CANCEL_GRACEFUL = "CANCEL_GRACEFUL"
+    CANCEL_FORCEFUL = "CANCEL_FORCEFUL"
+
+    @property
+    def action(self) -> str:
+        return self.name.split("_")[0].lower()
 
 
 @dataclass
@@ -24,7 +50,12 @@ class ExecutionRecord:
     execution_id: int
     member_uuids: tuple[str, ...]
     initialized: set[str] = field(default_factory=set)
-    finished: set[str] = field(default_factory=set)
+    stopped: set[str] = field(default_factory=set)  # members whose part has ended, however
+    succeeded: set[str] = field(default_factory=set)  # ... and of those, the ones that completed
+
+    @property
+    def all_stopped(self) -> bool:
+        return self.stopped >= set(self.member_uuids)
 
 
 @dataclass
@@ -39,6 +70,8 @@ class JobRecord:
     failure_text: str | None = None
     completion_time: int | None = None
     execution: ExecutionRecord | None = None
+    terminating: TerminationMode | None = None  # the termination under way, if any
+    executions_started: int = 0
 
     @property
     def name(self) -> str | None:
@@ -59,3 +92,56 @@ class JobRecord:
     def summary(self) -> p.JobSummary:
         return p.JobSummary(self.job_id, self.name, self.status.name, self.submission_time, self.completion_time,
                             self.failure_text)
+
+    def to_json(self) -> dict:
+        return {"job_id": self.job_id, "config": self.config.to_dict(), "submission_time": self.submission_time,
+                "status": self.status.name, "failure_text": self.failure_text,
+                "completion_time": self.completion_time}
+
+
+class JobRepository:
+    """Job records under ``<data-dir>/jobs``: ``<id>.json`` (rewritten atomically on
+    every change) and ``<id>.dag`` (written once)."""
+
+    def __init__(self, root: Path, result_ttl_ms: int = RESULT_TTL_MS, max_results: int = MAX_RESULTS):
+        self.root = Path(root)
+        self.result_ttl_ms = result_ttl_ms
+        self.max_results = max_results
+
+    def _paths(self, job_id: int) -> tuple[Path, Path]:
+        stem = self.root / id_to_string(job_id)
+        return stem.with_suffix(".json"), stem.with_suffix(".dag")
+
+    def create(self, job: JobRecord) -> None:
+        json_path, dag_path = self._paths(job.job_id)
+        atomic_write(dag_path, job.dag)
+        self.save(job)
+
+    def save(self, job: JobRecord) -> None:
+        atomic_write(self._paths(job.job_id)[0], json.dumps(job.to_json()).encode())
+
+    def delete(self, job_id: int) -> None:
+        for path in self._paths(job_id):
+            path.unlink(missing_ok=True)
+
+    def load_all(self) -> list[JobRecord]:
+        """Every readable job record; a damaged one is logged and skipped."""
+        jobs = []
+        for json_path in sorted(self.root.glob("*.json")) if self.root.exists() else []:
+            try:
+                d = json.loads(json_path.read_text())
+                job = JobRecord(d["job_id"], JobConfig.from_dict(d["config"]),
+                                json_path.with_suffix(".dag").read_bytes(), d["submission_time"],
+                                JobStatus[d["status"]], d["failure_text"], d["completion_time"])
+            except Exception as e:
+                log.error("skipping the damaged job record %s: %s", json_path, e)
+                continue
+            jobs.append(job)
+        return jobs
+
+    def expired(self, jobs: list[JobRecord], now: int) -> list[JobRecord]:
+        """Finished jobs past the result TTL, or beyond the newest ``max_results``."""
+        finished = sorted((j for j in jobs if j.status.is_terminal), key=lambda j: j.completion_time or 0,
+                          reverse=True)
+        old = [j for j in finished if now - (j.completion_time or 0) > self.result_ttl_ms]
+        return old + [j for j in finished[self.max_results:] if j not in old]

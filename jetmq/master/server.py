@@ -25,6 +25,7 @@ from jetmq.errors import AddressInUseError, ClusterStartError
 from jetmq.ids import MAX_NODE_ID, FlakeIdGenerator
 from jetmq.master.coordinator import JobCoordinator
 from jetmq.master.datadir import DataDir
+from jetmq.master.jobs import JobRepository
 from jetmq.master.store import NamedStore
 from jetmq.master.launcher import MemberLauncher, describe_exit
 from jetmq.master.membership import Membership
@@ -65,7 +66,8 @@ class MasterServer:
             p.StopClusterRequest: self._on_stop_request,
         }
         self.coordinator = JobCoordinator(self.membership, self._send_to_member,
-                                          FlakeIdGenerator(os.getpid() & MAX_NODE_ID), NamedStore())
+                                          FlakeIdGenerator(os.getpid() & MAX_NODE_ID), NamedStore(),
+                                          JobRepository(self.data_dir.jobs_dir))
         self.handlers.update(self.coordinator.handlers(self._reply))
         for msg_type, handler in self.coordinator.member_handlers().items():
             self.handlers[msg_type] = self._from_member(handler)
@@ -100,6 +102,7 @@ class MasterServer:
 
     def _start(self) -> None:
         self.data_dir.claim()
+        self.coordinator.load()
         self.router = RouterSocket(tcp_endpoint(self.config.bind_host, self.config.port))
         self._monitor = self.router.monitor()
         connect_host = "127.0.0.1" if self.config.bind_host in ("0.0.0.0", "*") else self.config.bind_host
@@ -136,6 +139,7 @@ class MasterServer:
             self._poll_once()
         self._ready = True
         log.info("cluster ready: %d members", len(self.membership))
+        self.coordinator.cluster_ready()
         if self._on_ready:
             self._on_ready(self.address)
 

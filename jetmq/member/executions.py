@@ -62,6 +62,8 @@ class ExecutionService:
             if msg.execution_id in self._executions:
                 log.info("execution %d terminated: %s", msg.execution_id, msg.reason)
                 self._remove(msg.execution_id)
+            # answer also for an execution already gone, so the master never waits in vain
+            self._send_to_master(p.ExecutionFinished(msg.execution_id, None, terminated=True))
         else:
             return False
         return True
@@ -156,7 +158,7 @@ class ExecutionService:
             log.warning("execution %d failed: %s", execution_id, failure)
         self._remove(execution_id, linger_ms=DATA_LINGER_MS if failure is None else 0)
         if initialized:
-            self._send_to_master(p.ExecutionFinished(execution_id, failure))
+            self._send_to_master(p.ExecutionFinished(execution_id, failure, terminated=False))
         else:
             self._send_to_master(p.ExecutionInitialized(execution_id, failure))
 

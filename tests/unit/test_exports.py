@@ -6,9 +6,9 @@ import jetmq
 pytestmark = pytest.mark.timeout(30)
 
 PUBLIC_API = {
-    "Cluster", "ClusterState", "JetClient", "Member", "connect",
+    "Cluster", "ClusterState", "JetClient", "Member", "bootstrapped_instance", "connect",
     "Job", "JobConfig", "JobStatus", "ProcessingGuarantee",
-    "JetError", "AddressInUseError", "ClusterStartError", "ClusterUnreachableError", "JobAlreadyExistsError",
+    "JetError", "AddressInUseError", "CancellationError", "ClusterStartError", "IllegalJobStateError", "ClusterUnreachableError", "JobAlreadyExistsError",
     "JobFailedError", "JobNotFoundError", "JobTimeoutError", "RemoteError", "SerializationError",
 }
 

@@ -1,0 +1,54 @@
+"""`jet submit`: run a job script on the client side, as Jet runs a job's JAR."""
+from __future__ import annotations
+
+import os
+import runpy
+import sys
+import traceback
+
+from jetmq import bootstrap
+from jetmq.cli.common import RET_OK, CommandError
+from jetmq.client import JetClient
+
+
+def cmd_submit(client: JetClient, args: dict) -> int:
+    path, arguments = args["<file>"], args["<args>"]
+    if not os.path.isfile(path):
+        raise CommandError(f"File {path} could not be found.")
+    print(f"Submitting '{path}' with arguments [{', '.join(arguments)}]")
+    if args["--name"]:
+        print(f"Using job name '{args['--name']}'")
+    if args["--snapshot"]:
+        print(f"Will restore the job from the snapshot with name '{args['--snapshot']}'")
+    sys.stdout.flush()
+    context = bootstrap.SubmitContext(client._requester.addresses, args["--name"], args["--snapshot"])
+    bootstrap.set_context(context)
+    saved_argv = sys.argv
+    sys.argv = [path, *arguments]
+    try:
+        runpy.run_path(path, run_name="__main__")
+    except SystemExit as e:
+        if e.code not in (None, 0):
+            _cancel_all(context)
+            raise CommandError(f"the script {path} exited with code {e.code}") from None
+    except KeyboardInterrupt:
+        return 130  # the jobs keep running: a job's lifecycle is the cluster's, not the client's
+    except Exception as e:
+        _cancel_all(context)
+        detail = traceback.format_exc() if args["--verbosity"] else f"{type(e).__name__}: {e}"
+        raise CommandError(f"the script {path} failed: {detail}") from None
+    finally:
+        sys.argv = saved_argv
+        bootstrap.set_context(None)
+    if not context.submitted:
+        raise CommandError(f"the script {path} submitted no job")
+    return RET_OK
+
+
+def _cancel_all(context: bootstrap.SubmitContext) -> None:
+    """A failed script leaves no job behind."""
+    for job in context.submitted:
+        try:
+            job.cancel()
+        except Exception:
+            pass
