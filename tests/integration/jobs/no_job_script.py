@@ -1,0 +1,4 @@
+"""Connects but submits nothing."""
+import jetmq
+
+print(jetmq.bootstrapped_instance().cluster().size)
