@@ -24,6 +24,7 @@ from jetmq.core.partition import (
     stable_hash,
 )
 from jetmq.core.processor import Processor, ProcessorContext, Progress
+from jetmq.core.snapshot import BroadcastKey, broadcast_key
 from jetmq.core.processors import (
     CollectSinkProcessor,
     FilterProcessor,
@@ -62,6 +63,9 @@ __all__ = [
     "SnapshotBarrier",
     "Watermark",
     "is_marker",
+    # snapshots
+    "BroadcastKey",
+    "broadcast_key",
     # partitioning
     "PARTITION_COUNT",
     "assign_partitions",

@@ -203,3 +203,130 @@ def test_outbound_partitioned_edge_routes_by_the_partition_table():
         assert batch[-1] is DONE_ITEM
         assert all(table[partition_of(k)] == index for k in batch[:-1])
     assert sorted(map(repr, got[0][:-1] + got[1][:-1])) == sorted(map(repr, keys))
+
+
+# ------------------------------------------------------------------------------- snapshots
+
+
+from jetmq.core import BroadcastKey  # noqa: E402
+
+
+class OffsetSource(Processor):
+    """Emits 0..count-1, a few per call, saving its offset (broadcast) in snapshots."""
+
+    def __init__(self, count: int):
+        self.count = count
+        self.next = 0
+
+    def complete(self):
+        end = min(self.count, self.next + 7)
+        self.next += self.outbox.offer_many(range(self.next, end))
+        return self.next >= self.count
+
+    def save_to_snapshot(self):
+        return self.outbox.offer_to_snapshot(BroadcastKey("offset"), self.next)
+
+    def restore_from_snapshot(self, inbox):
+        for key, value in inbox.take():
+            assert key == BroadcastKey("offset")
+            self.next = value
+
+
+class KeyedCounter(Processor):
+    """Counts items per key (item % 10); emits (key, count) at the end; keyed state."""
+
+    def __init__(self, out: list):
+        self.out = out
+        self.counts = {}
+        self._saved = None
+
+    def process(self, ordinal, inbox):
+        for item in inbox.take():
+            self.counts[item % 10] = self.counts.get(item % 10, 0) + 1
+
+    def save_to_snapshot(self):
+        if self._saved is None:
+            self._saved = iter(list(self.counts.items()))
+        for key, value in self._saved:
+            if not self.outbox.offer_to_snapshot(key, value):
+                return False
+        self._saved = None
+        return True
+
+    def restore_from_snapshot(self, inbox):
+        for key, value in inbox.take():
+            self.counts[key] = self.counts.get(key, 0) + value
+
+    def complete(self):
+        self.out.extend(self.counts.items())
+        return True
+
+
+def counting_dag(out, count=5000, counters=3):
+    dag = DAG()
+    source = dag.new_vertex("offset-source", lambda: OffsetSource(count))
+    counter = dag.new_vertex("keyed-counter", lambda: KeyedCounter(out), local_parallelism=counters)
+    dag.edge(Edge.between(source, counter).partitioned(lambda x: x % 10).with_queue_size(16))
+    return dag
+
+
+@pytest.mark.parametrize("guarantee", ["EXACTLY_ONCE", "AT_LEAST_ONCE"])
+def test_state_saved_in_a_terminal_snapshot_restores_to_exactly_once_results(guarantee):
+    # Given a keyed count that has processed part of its input
+    first_out, snapshots = [], []
+    plan = Plan(1, 1, 0, 1, tuple(owner_table([0])), guarantee)
+    first = Execution(plan, counting_dag(first_out), on_phase1_done=lambda sid, entries: snapshots.append(entries))
+    first.init()
+    for _ in range(40):
+        first.step()
+    # When a terminal snapshot is taken and the execution stops
+    first.start_snapshot(0, terminal=True)
+    steps = 0
+    while not snapshots:
+        first.step()
+        steps += 1
+        assert steps < 10_000, "phase 1 never ended"
+    for _ in range(50):  # after a terminal snapshot nothing moves any more
+        first.step()
+    first.close()
+    assert first_out == [], "nothing may complete after a terminal snapshot"
+    # Then a new execution restored from it, on 2 processors, finishes with exact counts
+    second_out = []
+    restore = snapshots[0]
+    second = Execution(Plan(1, 2, 0, 1, tuple(owner_table([0])), guarantee, restored_snapshot_id=0),
+                       counting_dag(second_out, counters=2), restore=restore)
+    second.init()
+    while not second.is_done:
+        second.step()
+    assert dict(second_out) == {k: 500 for k in range(10)}
+    assert len(second_out) == 10
+
+
+def test_a_barrier_from_a_lower_priority_input_is_collected_without_breaking_priority():
+    order = []
+
+    class Recorder(Processor):
+        def process(self, ordinal, inbox):
+            order.extend((ordinal, item) for item in inbox.take())
+
+    snapshots = []
+    dag = DAG()
+    build = dag.new_vertex("build", lambda: OffsetSource(50))
+    probe = dag.new_vertex("probe", lambda: OffsetSource(50))
+    join = dag.new_vertex("join", Recorder)
+    dag.edge(Edge.from_(build).to(join, 0).with_priority(0).with_queue_size(4))
+    dag.edge(Edge.from_(probe).to(join, 1).with_priority(1).with_queue_size(4))
+    execution = Execution(Plan(1, 1, 0, 1, tuple(owner_table([0])), "EXACTLY_ONCE"), dag,
+                          on_phase1_done=lambda sid, entries: snapshots.append(sid))
+    execution.init()
+    execution.step()
+    execution.start_snapshot(0, terminal=False)
+    steps = 0
+    while not execution.is_done:
+        execution.step()
+        steps += 1
+        assert steps < 10_000, f"stuck: {execution.tasklets}"
+    assert snapshots == [0]
+    ordinals = [ordinal for ordinal, _ in order]
+    assert ordinals == sorted(ordinals), "an item of the lower-priority input came before the other ended"
+    assert sorted(item for ordinal, item in order if ordinal == 1) == list(range(50))

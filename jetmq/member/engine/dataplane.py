@@ -85,6 +85,10 @@ class SenderTasklet:
             if event is Event.WATERMARK:
                 buffer.append(Watermark(self._stream.watermark))
                 self._sealed = True
+            elif event is Event.BARRIER:  # every local producer delivered it: forward it once
+                buffer.append(self._stream.barrier)
+                self._stream.release_barrier()
+                self._sealed = True
             elif event is Event.DONE:
                 buffer.append(DONE_ITEM)
                 self._sealed = True

@@ -18,12 +18,14 @@ from dataclasses import dataclass
 from typing import Callable
 
 from jetmq.core.dag import DAG, Edge, RoutingPolicy
-from jetmq.core.partition import PARTITION_COUNT, local_processor_table, processor_partitions
+from jetmq import serialization
+from jetmq.core.partition import PARTITION_COUNT, local_processor_table, partition_of, processor_partitions
+from jetmq.core.snapshot import BroadcastKey
 from jetmq.core.processor import ProcessorContext, Progress
 from jetmq.member.engine.dataplane import ReceiverTasklet, SenderTasklet
 from jetmq.member.engine.queues import BatchQueue, InputStream
 from jetmq.member.engine.routing import OutboundEdge
-from jetmq.member.engine.tasklet import ProcessorTasklet
+from jetmq.member.engine.tasklet import ProcessorTasklet, SnapshotRequest
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,11 @@ class Plan:
     partition_owners: tuple[int, ...]  # member index owning each partition
     processing_guarantee: str = "NONE"
     services: object = None  # the member's ClusterServices, given to every processor
+    restored_snapshot_id: int = -1  # the snapshot the processors' state comes from, if any
+
+    @property
+    def aligns_barriers(self) -> bool:
+        return self.processing_guarantee == "EXACTLY_ONCE"
 
     def owned_partitions(self) -> list[int]:
         return [p for p, owner in enumerate(self.partition_owners) if owner == self.member_index]
@@ -56,12 +63,22 @@ class Execution:
     """Tasklets of one execution on this member; ``step()`` runs each once."""
 
     def __init__(self, plan: Plan, dag: DAG, send: Callable[[int, bytes, bytes], bool] | None = None,
-                 grant: Callable[[int, int, int], None] | None = None):
-        """``send(member, header, payload)`` and ``grant(member, edge, count)`` reach other members."""
+                 grant: Callable[[int, int, int], None] | None = None,
+                 restore: dict[str, list[tuple[int, bytes, bytes]]] | None = None,
+                 on_phase1_done: Callable[[int, dict[str, list]], None] | None = None):
+        """``send(member, header, payload)`` and ``grant(member, edge, count)`` reach other
+        members; ``restore`` holds each vertex's (partition, key, value) snapshot entries
+        for this member; ``on_phase1_done(snapshot_id, entries by vertex)`` is called when
+        every processor here has saved its state for a snapshot."""
         self.plan = plan
         self.dag = dag
         self._send = send
         self._grant = grant
+        self._restore = restore or {}
+        self._on_phase1_done = on_phase1_done or (lambda snapshot_id, entries: None)
+        self.snapshot_request = SnapshotRequest()
+        self._snapshot_waiting: set[ProcessorTasklet] = set()  # tasklets that owe the current snapshot
+        self._snapshot_entries: dict[str, list[tuple[int, bytes, bytes]]] = {}
         self.processor_tasklets: list[ProcessorTasklet] = []
         self.senders: dict[tuple[int, int], SenderTasklet] = {}  # (edge, member) ->
         self.receivers: dict[tuple[int, int], ReceiverTasklet] = {}  # (edge, member) ->
@@ -107,11 +124,25 @@ class Execution:
                     processor = vertex.processor_supplier()
                 except Exception as e:
                     raise ExecutionFailed(failure_text(f"the processor supplier of vertex '{vertex.name}'", e)) from e
-                streams = [InputStream(ordinal, self._priority(vertex.name, ordinal), queues)
+                streams = [InputStream(ordinal, self._priority(vertex.name, ordinal), queues, plan.aligns_barriers)
                            for ordinal, queues in sorted(inputs.get(key, {}).items())]
                 outs = outputs.get(key, {})
-                self.processor_tasklets.append(
-                    ProcessorTasklet(processor, context, streams, [outs[o] for o in sorted(outs)]))
+                self.processor_tasklets.append(ProcessorTasklet(
+                    processor, context, streams, [outs[o] for o in sorted(outs)],
+                    snapshot_request=self.snapshot_request,
+                    on_snapshot_entries=lambda entries, name=vertex.name: self._collect(name, entries),
+                    on_snapshot_done=self._snapshot_done,
+                    restored_entries=self._restored_entries(vertex.name, owned, lp, local_index)))
+
+    def _restored_entries(self, vertex: str, owned: list[int], lp: int, local_index: int) -> list:
+        """The (key, value) state entries for one processor: broadcast ones, and keyed
+        ones whose partition this processor handles."""
+        entries = self._restore.get(vertex)
+        if not entries:
+            return []
+        table = local_processor_table(owned, lp) if owned else [p % lp for p in range(PARTITION_COUNT)]
+        return [(serialization.loads(k), serialization.loads(v)) for partition, k, v in entries
+                if partition < 0 or table[partition] == local_index]
 
     def _priority(self, vertex: str, ordinal: int) -> int:
         for edge in self.dag.inbound_edges(vertex):
@@ -136,7 +167,7 @@ class Execution:
             sender_queues = {m: [BatchQueue(capacity, f"{edge.label()} {i}->member {m}") for i in range(source_lp)]
                              for m in self._remote}
             for m in self._remote:
-                stream = InputStream(0, 0, sender_queues[m])
+                stream = InputStream(0, 0, sender_queues[m], plan.aligns_barriers)
                 self.senders[(edge_index, m)] = SenderTasklet(
                     f"{edge.label()} to member {m}", stream, plan.execution_id, edge_index, plan.member_index,
                     lambda header, payload, m=m: self._send(m, header, payload))
@@ -195,6 +226,37 @@ class Execution:
         if sender is not None:
             sender.add_credits(count)
 
+    # ------------------------------------------------------------------ snapshots
+
+    def start_snapshot(self, snapshot_id: int, terminal: bool) -> None:
+        """Phase 1 of snapshot ``snapshot_id``: sources (and processors whose inputs have
+        ended) save state and emit the barrier; the others follow the barrier."""
+        request = self.snapshot_request
+        request.snapshot_id, request.terminal = snapshot_id, terminal
+        self._snapshot_entries = {}
+        self._snapshot_waiting = {t for t in self.processor_tasklets if t in self.tasklets}
+        if not self._snapshot_waiting:
+            self._on_phase1_done(snapshot_id, {})
+
+    def _collect(self, vertex: str, entries: list) -> None:
+        dumps = serialization.dumps
+        target = self._snapshot_entries.setdefault(vertex, [])
+        for key, value in entries:
+            partition = -1 if type(key) is BroadcastKey else partition_of(key)
+            target.append((partition, dumps(key), dumps(value)))
+
+    def _snapshot_done(self, tasklet: ProcessorTasklet, snapshot_id: int) -> None:
+        self._snapshot_waiting.discard(tasklet)
+        if not self._snapshot_waiting and snapshot_id == self.snapshot_request.snapshot_id:
+            entries, self._snapshot_entries = self._snapshot_entries, {}
+            self._on_phase1_done(snapshot_id, entries)
+
+    def commit_snapshot(self, success: bool) -> None:
+        """Phase 2: every live processor learns whether the snapshot was committed."""
+        for tasklet in self.processor_tasklets:
+            if tasklet in self.tasklets:
+                tasklet.commit(success)
+
     @property
     def is_done(self) -> bool:
         return not self.tasklets
@@ -217,6 +279,8 @@ class Execution:
                 progress = True
         for tasklet in finished:
             self.tasklets.remove(tasklet)
+            if tasklet in self._snapshot_waiting:  # a finished processor has no state left to save
+                self._snapshot_done(tasklet, self.snapshot_request.snapshot_id)
         return progress
 
     def close(self) -> None:

@@ -59,6 +59,7 @@ class Event(enum.Enum):
     ITEMS = 1  # a batch was taken (its items, possibly none, were appended)
     WATERMARK = 2  # ... and the coalesced watermark advanced (see InputStream.watermark)
     DONE = 3  # ... and every queue has now delivered DONE_ITEM: the stream is over
+    BARRIER = 4  # ... and every live queue has now delivered the current snapshot barrier
 
 
 #: A queue that has ended holds the top watermark, so it never holds the minimum back.
@@ -72,20 +73,48 @@ class InputStream:
     stream. Watermarks are coalesced as Jet does: the stream's watermark is the
     minimum over its queues of the last watermark each delivered, and an event is
     reported only when that minimum advances.
+
+    Snapshot barriers (one snapshot at a time): once every live queue has delivered
+    the current barrier, BARRIER is reported. With ``align`` (exactly-once), and for
+    a terminal barrier always, a queue that delivered the barrier is not drained any
+    more until ``release_barrier()``, so no item after the barrier is processed
+    before the snapshot; without it (at-least-once) draining goes on.
     """
 
-    def __init__(self, ordinal: int, priority: int, queues: list[BatchQueue]):
+    def __init__(self, ordinal: int, priority: int, queues: list[BatchQueue], align: bool = True):
         self.ordinal = ordinal
         self.priority = priority
         self.queues = queues
+        self.align = align
         self._live = list(range(len(queues)))  # indexes of queues not yet done
         self._queue_watermarks = [-(1 << 62)] * len(queues)
         self.watermark = -(1 << 62)
         self._next = 0
+        self.barrier: SnapshotBarrier | None = None  # the barrier being collected
+        self._barrier_from: set[int] = set()  # queues that delivered it
+        self._blocked: set[int] = set()  # queues held back until release_barrier()
+        self._stash: dict[int, deque[list]] = {}  # batches taken early by hunt_barrier()
 
     @property
     def is_done(self) -> bool:
         return not self._live
+
+    @property
+    def barrier_complete(self) -> bool:
+        """Every live queue delivered the current barrier (True for an ended stream)."""
+        return self.barrier is not None and self._barrier_from.issuperset(self._live)
+
+    @property
+    def holding_back(self) -> bool:
+        """The barrier is complete here and the queues wait for release_barrier()."""
+        return bool(self._blocked) and self.barrier_complete
+
+    def release_barrier(self) -> None:
+        """The snapshot is taken: forget the barrier and drain every queue again
+        (stashed batches first)."""
+        self.barrier = None
+        self._barrier_from.clear()
+        self._blocked.clear()
 
     def drain_to(self, items: list) -> Event:
         """Move one batch's items to ``items``; the caller handles them before the event."""
@@ -93,7 +122,11 @@ class InputStream:
         for _ in range(len(live)):
             position = self._next % len(live)
             index = live[position]
-            batch = self.queues[index].take()
+            if index in self._blocked:
+                self._next = position + 1
+                continue
+            stash = self._stash.get(index)
+            batch = stash.popleft() if stash else self.queues[index].take()
             if batch is None:
                 self._next = position + 1
                 continue
@@ -108,16 +141,53 @@ class InputStream:
             return self._on_marker(index, position, last)
         return Event.NOTHING
 
+    def hunt_barrier(self, barrier: SnapshotBarrier) -> bool:
+        """Collect ``barrier`` from this stream without handing out any item.
+
+        A stream of lower priority is not drained while one of higher priority is
+        active, yet a snapshot needs its barrier. The batches before the barrier are
+        kept, in order, and come out of drain_to() later; a queue whose next marker
+        is DONE counts as having delivered the barrier. True if anything was taken.
+        """
+        if self.barrier is None:
+            self.barrier = barrier
+        taken = False
+        for index in self._live:
+            if index in self._barrier_from:
+                continue
+            while (batch := self.queues[index].take()) is not None:
+                taken = True
+                last = batch[-1] if batch else None
+                if type(last) is SnapshotBarrier:
+                    batch = batch[:-1]
+                if batch:
+                    self._stash.setdefault(index, deque()).append(batch)
+                if type(last) is SnapshotBarrier or last is DONE_ITEM:
+                    self._barrier_from.add(index)
+                    self._blocked.add(index)
+                    break
+        return taken
+
     def _on_marker(self, index: int, position: int, marker) -> Event:
         if marker is DONE_ITEM:
             del self._live[position]
             self._queue_watermarks[index] = _ENDED
-            return Event.DONE if not self._live else self._coalesce()
+            if not self._live:
+                return Event.DONE
+            return Event.BARRIER if self.barrier_complete else self._coalesce()
         if type(marker) is Watermark:
             self._queue_watermarks[index] = marker.timestamp
             return self._coalesce()
         if type(marker) is SnapshotBarrier:
-            raise NotImplementedError("snapshot barriers arrive with the snapshot layer")
+            if self.barrier is None:
+                self.barrier = marker
+            elif marker.snapshot_id != self.barrier.snapshot_id:
+                raise RuntimeError(f"barrier of snapshot {marker.snapshot_id} arrived while snapshot "
+                                   f"{self.barrier.snapshot_id} was being collected")
+            self._barrier_from.add(index)
+            if self.align or marker.is_terminal:
+                self._blocked.add(index)
+            return Event.BARRIER if self.barrier_complete else Event.ITEMS
         raise TypeError(f"unexpected marker {marker!r}")
 
     def _coalesce(self) -> Event:

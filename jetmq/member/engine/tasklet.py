@@ -2,16 +2,24 @@
 
 Each call first moves the outbox's full buckets to the outbound edges; while any
 output is blocked the processor is not called (backpressure). Otherwise it does one
-step of its state: process an inbox batch, hand a watermark over, complete an edge,
-complete the processor, or emit DONE. Inputs are consumed in edge priority order.
+step of its state: restore state, process an inbox batch, hand a watermark over,
+complete an edge, take a snapshot, complete the processor, or emit DONE. Inputs are
+consumed in edge priority order.
+
+Snapshots (Chandy-Lamport, as Jet): a tasklet with live inputs takes snapshot k when
+every input has delivered barrier k (InputStream aligns them under exactly-once); a
+tasklet with no live input (a source, or one whose inputs have all ended) takes it
+when the execution requests it. It saves the processor's state, prepares commits,
+and forwards the barrier. After a terminal barrier it does nothing more.
 """
 from __future__ import annotations
 
 import enum
 import logging
+from typing import Callable
 
 from jetmq.core.inbox_outbox import DEFAULT_OUTBOX_CAPACITY, Inbox, Outbox
-from jetmq.core.markers import DONE_ITEM, Watermark
+from jetmq.core.markers import DONE_ITEM, SnapshotBarrier, Watermark
 from jetmq.core.processor import Processor, ProcessorContext, Progress
 from jetmq.member.engine.queues import Event, InputStream
 from jetmq.member.engine.routing import OutboundEdge
@@ -23,27 +31,50 @@ _ENDED = 1 << 62
 
 
 class TaskletState(enum.Enum):
+    RESTORE = "passing snapshot entries to restore_from_snapshot()"
+    FINISH_RESTORE = "calling finish_snapshot_restore()"
     PROCESS_INPUT = "taking input batches and passing them to process()"
     PROCESS_WATERMARK = "passing a coalesced watermark to try_process_watermark()"
     COMPLETE_EDGE = "an input has ended: calling complete_edge()"
     COMPLETE = "every input has ended: calling complete()"
+    SAVE_SNAPSHOT = "calling save_to_snapshot(), then snapshot_commit_prepare()"
+    EMIT_BARRIER = "offering the snapshot barrier to every output"
+    AFTER_TERMINAL = "a terminal snapshot was taken: waiting for the execution to stop"
     EMIT_DONE = "offering DONE to every output"
     END = "finished"
 
 
+T = TaskletState
 _TRANSITIONS = {
-    TaskletState.PROCESS_INPUT: {TaskletState.PROCESS_WATERMARK, TaskletState.COMPLETE_EDGE, TaskletState.COMPLETE},
-    TaskletState.PROCESS_WATERMARK: {TaskletState.PROCESS_INPUT},
-    TaskletState.COMPLETE_EDGE: {TaskletState.PROCESS_INPUT, TaskletState.COMPLETE},
-    TaskletState.COMPLETE: {TaskletState.EMIT_DONE},
-    TaskletState.EMIT_DONE: {TaskletState.END},
-    TaskletState.END: set(),
+    T.RESTORE: {T.FINISH_RESTORE},
+    T.FINISH_RESTORE: {T.PROCESS_INPUT, T.COMPLETE},
+    T.PROCESS_INPUT: {T.PROCESS_WATERMARK, T.COMPLETE_EDGE, T.COMPLETE, T.SAVE_SNAPSHOT},
+    T.PROCESS_WATERMARK: {T.PROCESS_INPUT},
+    T.COMPLETE_EDGE: {T.PROCESS_INPUT, T.COMPLETE},
+    T.COMPLETE: {T.EMIT_DONE, T.SAVE_SNAPSHOT},
+    T.SAVE_SNAPSHOT: {T.EMIT_BARRIER},
+    T.EMIT_BARRIER: {T.PROCESS_INPUT, T.COMPLETE, T.AFTER_TERMINAL},
+    T.AFTER_TERMINAL: set(),
+    T.EMIT_DONE: {T.END},
+    T.END: set(),
 }
+
+
+class SnapshotRequest:
+    """The snapshot the execution has asked its tasklets for (shared by all of them)."""
+
+    def __init__(self):
+        self.snapshot_id = -1
+        self.terminal = False
 
 
 class ProcessorTasklet:
     def __init__(self, processor: Processor, context: ProcessorContext, inputs: list[InputStream],
-                 outputs: list[OutboundEdge], outbox_capacity: int = DEFAULT_OUTBOX_CAPACITY):
+                 outputs: list[OutboundEdge], outbox_capacity: int = DEFAULT_OUTBOX_CAPACITY,
+                 snapshot_request: SnapshotRequest | None = None,
+                 on_snapshot_entries: Callable[[list], None] | None = None,
+                 on_snapshot_done: Callable[["ProcessorTasklet", int], None] | None = None,
+                 restored_entries: list | None = None):
         self.processor = processor
         self.context = context
         self.name = f"{context.vertex_name}#{context.global_index}"
@@ -57,7 +88,17 @@ class ProcessorTasklet:
         self._watermark = _NO_WATERMARK
         self._completing_ordinal = -1
         self._rotation = 0
-        self.state = TaskletState.PROCESS_INPUT if self._streams else TaskletState.COMPLETE
+        self._request = snapshot_request or SnapshotRequest()
+        self._on_entries = on_snapshot_entries or (lambda entries: None)
+        self._on_snapshot_done = on_snapshot_done or (lambda tasklet, snapshot_id: None)
+        self.last_snapshot_id = -1
+        self._barrier: SnapshotBarrier | None = None  # the snapshot being taken
+        self._commit: bool | None = None  # a phase-2 outcome to hand to the processor
+        if restored_entries:
+            self._inbox.add_batch(restored_entries)
+            self.state = T.RESTORE
+        else:
+            self.state = T.PROCESS_INPUT if self._streams else T.COMPLETE
 
     def init(self) -> None:
         self.processor.init(self.outbox, self.context)
@@ -67,35 +108,61 @@ class ProcessorTasklet:
             raise RuntimeError(f"tasklet {self.name}: cannot go from {self.state.name} to {new.name}")
         self.state = new
 
+    def commit(self, success: bool) -> None:
+        """Phase 2 of the last snapshot: the processor learns it at its next call."""
+        self._commit = success
+
     # ------------------------------------------------------------------ one step
 
     def call(self) -> Progress:
+        if self._commit is not None:
+            if not self.processor.snapshot_commit_finish(self._commit):
+                return Progress.MADE_PROGRESS
+            self._commit = None
         progress = self._flush()
         if self.outbox.total_size():
             return Progress.of(progress, False)
         state = self.state
-        if state is TaskletState.PROCESS_INPUT:
+        if state is T.PROCESS_INPUT:
             progress |= self._process_input()
-        elif state is TaskletState.PROCESS_WATERMARK:
-            if self.processor.try_process_watermark(Watermark(self._watermark)):
-                self._transition(TaskletState.PROCESS_INPUT)
-            progress = True
-        elif state is TaskletState.COMPLETE_EDGE:
-            if self.processor.complete_edge(self._completing_ordinal):
-                self._transition(TaskletState.COMPLETE if self._all_inputs_done() else TaskletState.PROCESS_INPUT)
-            progress = True
-        elif state is TaskletState.COMPLETE:
+        elif state is T.COMPLETE:
+            if self._snapshot_requested():
+                self._begin_snapshot(SnapshotBarrier(self._request.snapshot_id, self._request.terminal))
+                return Progress.MADE_PROGRESS
             before = self.outbox.total_size()
             if self.processor.complete():
-                self._transition(TaskletState.EMIT_DONE)
+                self._transition(T.EMIT_DONE)
                 progress = True
             else:
                 progress |= self.outbox.total_size() > before
-        elif state is TaskletState.EMIT_DONE:
-            if self.outbox.offer(DONE_ITEM):
-                self._transition(TaskletState.END)
+        elif state is T.PROCESS_WATERMARK:
+            if self.processor.try_process_watermark(Watermark(self._watermark)):
+                self._transition(T.PROCESS_INPUT)
             progress = True
-        if self.state is TaskletState.END:
+        elif state is T.COMPLETE_EDGE:
+            if self.processor.complete_edge(self._completing_ordinal):
+                self._transition(T.COMPLETE if self._all_inputs_done() else T.PROCESS_INPUT)
+            progress = True
+        elif state is T.SAVE_SNAPSHOT:
+            self._save_snapshot()
+            progress = True
+        elif state is T.EMIT_BARRIER:
+            self._emit_barrier()
+            progress = True
+        elif state is T.RESTORE:
+            self.processor.restore_from_snapshot(self._inbox)
+            if not self._inbox:
+                self._transition(T.FINISH_RESTORE)
+            progress = True
+        elif state is T.FINISH_RESTORE:
+            if self.processor.finish_snapshot_restore():
+                self._transition(T.PROCESS_INPUT if self._streams else T.COMPLETE)
+            progress = True
+        elif state is T.EMIT_DONE:
+            if self.outbox.offer(DONE_ITEM):
+                self._transition(T.END)
+            progress = True
+        if self.state is T.END:
             self._flush()
             if not self.outbox.total_size():
                 return Progress.DONE
@@ -110,6 +177,8 @@ class ProcessorTasklet:
                 moved = True
         return moved
 
+    # ------------------------------------------------------------------ input
+
     def _process_input(self) -> bool:
         inbox = self._inbox
         if inbox:
@@ -118,13 +187,22 @@ class ProcessorTasklet:
             return len(inbox) < before or bool(self.outbox.total_size())
         if self._pending is not None:
             return self._on_event(*self._pending)
+        if self._barrier_collected():
+            self._begin_snapshot(next(s.barrier for s in self._streams if s.barrier is not None))
+            return True
+        if self._all_inputs_done() and self._snapshot_requested():
+            self._begin_snapshot(SnapshotBarrier(self._request.snapshot_id, self._request.terminal))
+            return True
         return self._take_batch()
 
     def _take_batch(self) -> bool:
         active = self._active_group()
         if not active:
-            self._transition(TaskletState.COMPLETE)
+            self._transition(T.COMPLETE)
             return True
+        if self._hunting(active):
+            barrier = next(s.barrier for s in self._streams if s.barrier is not None)
+            return any([s.hunt_barrier(barrier) for s in self._streams if not s.is_done and s not in active])
         count = len(active)
         for step in range(count):
             stream = active[(self._rotation + step) % count]
@@ -151,6 +229,10 @@ class ProcessorTasklet:
         top = live[0].priority
         return [s for s in live if s.priority == top]
 
+    def _hunting(self, active: list[InputStream]) -> bool:
+        """The active streams hold back after a barrier that lower-priority ones still owe."""
+        return all(s.holding_back for s in active)
+
     def _all_inputs_done(self) -> bool:
         return all(s.is_done for s in self._streams)
 
@@ -163,15 +245,52 @@ class ProcessorTasklet:
         low = min((_ENDED if s.is_done else s.watermark) for s in self._streams)
         if self._watermark < low < _ENDED:
             self._watermark = low
-            self._transition(TaskletState.PROCESS_WATERMARK)
+            self._transition(T.PROCESS_WATERMARK)
             if event is not Event.DONE:
                 self._pending = None
             return True
         self._pending = None
         if event is Event.DONE:
             self._completing_ordinal = stream.ordinal
-            self._transition(TaskletState.COMPLETE_EDGE)
+            self._transition(T.COMPLETE_EDGE)
         return True
+
+    # ------------------------------------------------------------------ snapshots
+
+    def _barrier_collected(self) -> bool:
+        """Every input has delivered the current barrier (ended inputs count as delivered)."""
+        streams = self._streams
+        return any(s.barrier is not None for s in streams) and all(
+            s.is_done or s.barrier_complete for s in streams)
+
+    def _snapshot_requested(self) -> bool:
+        return self._request.snapshot_id > self.last_snapshot_id
+
+    def _begin_snapshot(self, barrier: SnapshotBarrier) -> None:
+        self._barrier = barrier
+        self._transition(T.SAVE_SNAPSHOT)
+
+    def _save_snapshot(self) -> None:
+        done = self.processor.save_to_snapshot()
+        entries = self.outbox.drain_snapshot_bucket()
+        if entries:
+            self._on_entries(entries)
+        if done and self.processor.snapshot_commit_prepare():
+            self._transition(T.EMIT_BARRIER)
+
+    def _emit_barrier(self) -> None:
+        barrier = self._barrier
+        if not self.outbox.offer(barrier):
+            return
+        self._barrier = None
+        self.last_snapshot_id = barrier.snapshot_id
+        for stream in self._streams:
+            stream.release_barrier()
+        self._on_snapshot_done(self, barrier.snapshot_id)
+        if barrier.is_terminal:
+            self._transition(T.AFTER_TERMINAL)
+        else:
+            self._transition(T.PROCESS_INPUT if not self._all_inputs_done() else T.COMPLETE)
 
     def close(self) -> None:
         self.processor.close()
