@@ -15,6 +15,7 @@ from jetmq.errors import JobNotFoundError, SerializationError
 from jetmq.ids import id_from_string
 from jetmq.job import Job
 from jetmq.job_status import JobStatus
+from jetmq.observable import Observable
 from jetmq.requester import REQUEST_TIMEOUT_S, Requester, resolve_addresses
 
 
@@ -136,6 +137,10 @@ class JetClient:
     def get_list(self, name: str) -> list:
         """A copy of the named list's items."""
         return self._requester.get_list(name)
+
+    def get_observable(self, name: str) -> Observable:
+        """The named observable: iterate it for results as a job publishes them."""
+        return Observable(self._requester.addresses or resolve_addresses(None), name)
 
     def close(self) -> None:
         self._requester.close()

@@ -220,6 +220,26 @@ class GetList:
 
 
 @message
+class GetObservable:
+    """Read an observable's items from sequence ``from_seq`` on (at most ``max_items``)."""
+
+    name: str
+    from_seq: int
+    max_items: int
+
+
+@message
+class ObservableItems:
+    """Items ``first_seq`` .. ``first_seq + len - 1`` (a pickled list of pickled items);
+    ``done`` once the job writing it ended and every item was read; ``error`` if it failed."""
+
+    first_seq: int
+    items: bytes
+    done: bool
+    error: str | None
+
+
+@message
 class SerializedReply:
     """A named map's entries or a list's items: a pickled list of pickled keys/values/items."""
 
@@ -276,6 +296,22 @@ class MapPutAll:
 
     name: str
     entries: bytes
+
+
+@message
+class ObservableAttach:
+    """A job's observable sink started: the observable ends when that job ends."""
+
+    name: str
+    job_id: int
+
+
+@message
+class ObservablePublish:
+    """A sink's batch for an observable: a pickled list of pickled items."""
+
+    name: str
+    items: bytes
 
 
 @message

@@ -19,7 +19,7 @@ from jetmq.ids import FlakeIdGenerator, id_to_string
 from jetmq.job_status import JobStatus
 from jetmq.master.jobs import CANCELLED, ExecutionRecord, JobRecord, JobRepository, TerminationMode, now_ms
 from jetmq.master.membership import ChangeKind, Membership, MembershipChange
-from jetmq.master.store import NamedStore
+from jetmq.master.store import NamedStore, ObservableStore
 from jetmq.transport import Incoming
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ class JobCoordinator:
         self._send_to_member = send
         self._ids = ids
         self.store = store
+        self.observables = ObservableStore()
         self.repository = repository
         self.jobs: dict[int, JobRecord] = {}
         self._by_execution: dict[int, JobRecord] = {}
@@ -51,6 +52,8 @@ class JobCoordinator:
             p.JobAction: self._on_action,
             p.GetMap: lambda i: reply(i, p.SerializedReply(self.store.map_entries_blob(i.msg.name))),
             p.GetList: lambda i: reply(i, p.SerializedReply(self.store.list_items_blob(i.msg.name))),
+            p.GetObservable: lambda i: reply(i, p.ObservableItems(
+                *self.observables.read(i.msg.name, i.msg.from_seq, i.msg.max_items))),
         }
 
     def member_handlers(self) -> dict:
@@ -60,6 +63,8 @@ class JobCoordinator:
             p.ExecutionFinished: self._on_finished,
             p.MapPutAll: lambda uuid, msg: self.store.map_put_all(msg.name, msg.entries),
             p.ListAddAll: lambda uuid, msg: self.store.list_add_all(msg.name, msg.items),
+            p.ObservableAttach: lambda uuid, msg: self.observables.attach(msg.name, msg.job_id),
+            p.ObservablePublish: lambda uuid, msg: self.observables.publish(msg.name, msg.items),
         }
 
     # ------------------------------------------------------------------ recovery
@@ -98,6 +103,7 @@ class JobCoordinator:
         job.transition(status, why)
         self._save(job)
         if status.is_terminal:
+            self.observables.job_ended(job.job_id, job.failure_text if status is S.FAILED else None)
             self._prune()
 
     def _prune(self) -> None:

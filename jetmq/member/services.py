@@ -30,6 +30,14 @@ class ClusterServices:
         if packed:
             self._send(p.ListAddAll(name, p.pack_serialized(packed)))
 
+    def observable_attach(self, name: str, job_id: int) -> None:
+        self._send(p.ObservableAttach(name, job_id))
+
+    def observable_publish(self, name: str, items: Iterable) -> None:
+        packed = [serialization.dumps(item) for item in items]
+        if packed:
+            self._send(p.ObservablePublish(name, p.pack_serialized(packed)))
+
     def read_map(self, name: str) -> dict:
         return self._reader().get_map(name)
 

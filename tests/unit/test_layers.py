@@ -20,7 +20,7 @@ RANKS = {
     "transport": 5,
     "requester": 6,
     "master": 7, "member": 7,
-    "job": 8,
+    "job": 8, "observable": 8,
     "bootstrap": 10,
     "client": 9,
     "embedded": 10,
