@@ -261,6 +261,8 @@ class InitExecution:
     partition_owners: tuple[int, ...]  # member index owning each partition
     config: dict[str, typing.Any]
     dag: bytes
+    restored_snapshot_id: int  # -1: the job starts with empty state
+    restore: bytes | None  # this member's snapshot entries: packed [(vertex, [(partition, key, value)])]
 
 
 @message
@@ -288,6 +290,43 @@ class ExecutionFinished:
     execution_id: int
     failure: str | None
     terminated: bool
+
+
+@message
+class StartSnapshot:
+    """Phase 1 of a snapshot: sources save their state and emit the barrier."""
+
+    execution_id: int
+    snapshot_id: int
+    terminal: bool
+
+
+@message
+class SnapshotChunk:
+    """Some of a vertex's state entries on one member: a packed list of (partition, key, value)."""
+
+    execution_id: int
+    snapshot_id: int
+    vertex: str
+    entries: bytes
+
+
+@message
+class SnapshotPhase1Done:
+    """Every processor of this member saved its state (after the chunks, on the same link)."""
+
+    execution_id: int
+    snapshot_id: int
+    failure: str | None
+
+
+@message
+class SnapshotPhase2:
+    """The snapshot was committed (success) or abandoned: transactional sinks act on it."""
+
+    execution_id: int
+    snapshot_id: int
+    success: bool
 
 
 @message

@@ -10,6 +10,7 @@ Every status change is saved in the data dir, so a restarted master finds its jo
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from jetmq import protocol as p
 from jetmq.config import JobConfig
@@ -19,6 +20,8 @@ from jetmq.ids import FlakeIdGenerator, id_to_string
 from jetmq.job_status import JobStatus
 from jetmq.master.jobs import CANCELLED, ExecutionRecord, JobRecord, JobRepository, TerminationMode, now_ms
 from jetmq.master.membership import ChangeKind, Membership, MembershipChange
+from jetmq.master.snapshot_store import SnapshotDamagedError, split_for_members
+from jetmq.master.snapshots import SnapshotCoordinator
 from jetmq.master.store import NamedStore, ObservableStore
 from jetmq.transport import Incoming
 
@@ -29,10 +32,11 @@ S = JobStatus
 
 class JobCoordinator:
     def __init__(self, membership: Membership, send, ids: FlakeIdGenerator, store: NamedStore,
-                 repository: JobRepository):
+                 repository: JobRepository, snapshot_root: Path):
         """``send(member_uuid, msg)`` reaches a member."""
         self._membership = membership
         self._send_to_member = send
+        self.snapshots = SnapshotCoordinator(snapshot_root, send, self._save, self._on_terminal_snapshot)
         self._ids = ids
         self.store = store
         self.observables = ObservableStore()
@@ -65,7 +69,19 @@ class JobCoordinator:
             p.ListAddAll: lambda uuid, msg: self.store.list_add_all(msg.name, msg.items),
             p.ObservableAttach: lambda uuid, msg: self.observables.attach(msg.name, msg.job_id),
             p.ObservablePublish: lambda uuid, msg: self.observables.publish(msg.name, msg.items),
+            p.SnapshotChunk: lambda uuid, msg: self._with_job(uuid, msg, self.snapshots.on_chunk),
+            p.SnapshotPhase1Done: lambda uuid, msg: self._with_job(
+                uuid, msg, lambda job, m: self.snapshots.on_phase1_done(job, uuid, m)),
         }
+
+    def _with_job(self, uuid: str, msg, handler) -> None:
+        job = self._current(uuid, msg.execution_id)
+        if job is not None:
+            handler(job, msg)
+
+    def tick(self, now: float) -> None:
+        """Called after every poll of the master's loop: start snapshots that are due."""
+        self.snapshots.tick(list(self.jobs.values()), now)
 
     # ------------------------------------------------------------------ recovery
 
@@ -102,7 +118,10 @@ class JobCoordinator:
     def _set_status(self, job: JobRecord, status: JobStatus, why: str) -> None:
         job.transition(status, why)
         self._save(job)
+        if status is S.RUNNING:
+            self.snapshots.execution_running(job)
         if status.is_terminal:
+            self.snapshots.delete_all(job)  # as Jet: a finished job's snapshots go with it
             self.observables.job_ended(job.job_id, job.failure_text if status is S.FAILED else None)
             self._prune()
 
@@ -173,13 +192,15 @@ class JobCoordinator:
         if job.terminating is not None and job.terminating.action == "cancel":
             return
         job.terminating = TerminationMode.CANCEL_FORCEFUL  # overrides a pending suspend or restart
+        job.terminal_snapshot_wanted = False
         self._terminate(job, "cancelled")
 
     def _request_termination(self, job: JobRecord, mode: TerminationMode) -> None:
         """Suspend or restart a running job.
 
-        A graceful mode takes a terminal snapshot first; until the snapshot layer
-        exists every termination stops the execution at once, as with guarantee NONE.
+        With a processing guarantee, a graceful mode first takes a terminal snapshot
+        (COMPLETING meanwhile) and the next execution starts from it; with NONE the
+        execution stops at once and the state starts empty (jet-reference.md §3).
         """
         if job.terminating is not None:
             raise IllegalJobStateError(f"Cannot {mode.name}: Job is already terminating in mode: "
@@ -187,7 +208,19 @@ class JobCoordinator:
         if job.status is not S.RUNNING:
             raise IllegalJobStateError(f"Cannot {mode.name}, job status is {job.status.name}, should be RUNNING")
         job.terminating = mode
+        if job.uses_snapshots and mode.name.endswith("GRACEFUL"):
+            self._set_status(job, S.COMPLETING, f"{mode.name}: taking a terminal snapshot")
+            job.terminal_snapshot_wanted = True
+            if job.snapshot is None:
+                self.snapshots.start(job, terminal=True)
+            return
         self._terminate(job, mode.name)
+
+    def _on_terminal_snapshot(self, job: JobRecord, success: bool) -> None:
+        """The terminal snapshot ended: stop the execution (a failed one: from the previous snapshot)."""
+        if job.execution is not None and job.terminating is not None:
+            self._terminate(job, f"{job.terminating.name}: terminal snapshot "
+                                 f"{'taken' if success else 'failed, the previous one will be used'}")
 
     def resume(self, job: JobRecord) -> None:
         """SUSPENDED -> NOT_RUNNING -> STARTING; a no-op for a job that is not suspended."""
@@ -236,6 +269,12 @@ class JobCoordinator:
                 self._set_status(job, S.NOT_RUNNING, "no members to run on")
             log.info("job %s waits for members", job.id_string)
             return
+        try:
+            restore = self.snapshots.entries_to_restore(job)
+        except SnapshotDamagedError as e:
+            job.failure_text = str(e)
+            self._set_status(job, S.FAILED, str(e))
+            return
         execution = ExecutionRecord(self._ids.new_id(), tuple(r.info.uuid for r in records))
         job.execution = execution
         job.executions_started += 1
@@ -245,9 +284,16 @@ class JobCoordinator:
         members = tuple(r.info for r in records)
         owners = tuple(owner_table([m.uuid for m in members]))
         config = job.config.to_dict()
+        snapshot_id, per_member = -1, [None] * len(members)
+        if restore is not None:
+            snapshot_id, entries = restore
+            per_member = split_for_members(entries, owners, len(members))
+            log.info("job %s restores from snapshot %s", job.id_string,
+                     snapshot_id if snapshot_id >= 0 else f'"{job.config.initial_snapshot_name}"')
         for index, member in enumerate(members):
             self._send_to_member(member.uuid, p.InitExecution(
-                job.job_id, execution.execution_id, index, members, owners, config, job.dag))
+                job.job_id, execution.execution_id, index, members, owners, config, job.dag, snapshot_id,
+                per_member[index]))
 
     def _current(self, uuid: str, execution_id: int) -> JobRecord | None:
         job = self._by_execution.get(execution_id)
@@ -298,6 +344,7 @@ class JobCoordinator:
 
     def _end_execution(self, job: JobRecord) -> None:
         if job.execution is not None:
+            self.snapshots.abort(job, "the execution ended")
             self._by_execution.pop(job.execution.execution_id, None)
             job.execution = None
 
@@ -311,6 +358,9 @@ class JobCoordinator:
         for job in list(self.jobs.values()):
             execution = job.execution
             if execution is None or uuid not in execution.member_uuids or job.status.is_terminal:
+                continue
+            self.snapshots.member_left(job, uuid)
+            if job.execution is None:
                 continue
             if job.status is S.COMPLETING:
                 execution.stopped.add(uuid)

@@ -62,6 +62,10 @@ class DataDir:
         return self.root / "jobs"
 
     @property
+    def snapshots_dir(self) -> Path:
+        return self.root / "snapshots"
+
+    @property
     def master_log(self) -> Path:
         return self.log_dir / "master.log"
 

@@ -72,6 +72,15 @@ class JobRecord:
     execution: ExecutionRecord | None = None
     terminating: TerminationMode | None = None  # the termination under way, if any
     executions_started: int = 0
+    last_snapshot_id: int = -1  # the last committed snapshot (saved in the record)
+    next_snapshot_id: int = 0  # (saved in the record)
+    snapshot: object = None  # the SnapshotAttempt in progress
+    snapshot_due: float = 0.0  # monotonic time the next regular snapshot is due
+    terminal_snapshot_wanted: bool = False
+
+    @property
+    def uses_snapshots(self) -> bool:
+        return self.config.processing_guarantee.name != "NONE"
 
     @property
     def name(self) -> str | None:
@@ -96,7 +105,8 @@ class JobRecord:
     def to_json(self) -> dict:
         return {"job_id": self.job_id, "config": self.config.to_dict(), "submission_time": self.submission_time,
                 "status": self.status.name, "failure_text": self.failure_text,
-                "completion_time": self.completion_time}
+                "completion_time": self.completion_time, "last_snapshot_id": self.last_snapshot_id,
+                "next_snapshot_id": self.next_snapshot_id}
 
 
 class JobRepository:
@@ -132,7 +142,9 @@ class JobRepository:
                 d = json.loads(json_path.read_text())
                 job = JobRecord(d["job_id"], JobConfig.from_dict(d["config"]),
                                 json_path.with_suffix(".dag").read_bytes(), d["submission_time"],
-                                JobStatus[d["status"]], d["failure_text"], d["completion_time"])
+                                JobStatus[d["status"]], d["failure_text"], d["completion_time"],
+                                last_snapshot_id=d.get("last_snapshot_id", -1),
+                                next_snapshot_id=d.get("next_snapshot_id", 0))
             except Exception as e:
                 log.error("skipping the damaged job record %s: %s", json_path, e)
                 continue

@@ -67,7 +67,7 @@ class MasterServer:
         }
         self.coordinator = JobCoordinator(self.membership, self._send_to_member,
                                           FlakeIdGenerator(os.getpid() & MAX_NODE_ID), NamedStore(),
-                                          JobRepository(self.data_dir.jobs_dir))
+                                          JobRepository(self.data_dir.jobs_dir), self.data_dir.snapshots_dir)
         self.handlers.update(self.coordinator.handlers(self._reply))
         for msg_type, handler in self.coordinator.member_handlers().items():
             self.handlers[msg_type] = self._from_member(handler)
@@ -193,6 +193,7 @@ class MasterServer:
 
     def _tick(self, now: float) -> None:
         self.membership.expire(now)
+        self.coordinator.tick(now)
         if now >= self._next_heartbeat:
             self._next_heartbeat = now + self._interval_s
             for record in self.membership.records():

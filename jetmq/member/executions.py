@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 
 #: How long a finished execution's connections may take to deliver their last frames.
 DATA_LINGER_MS = 5000
+#: State entries per SnapshotChunk message (a few MB at most for small keys and values).
+SNAPSHOT_CHUNK_ENTRIES = 20_000
 
 
 @dataclass
@@ -58,6 +60,16 @@ class ExecutionService:
             running = self._executions.get(msg.execution_id)
             if running is not None:
                 running.started = True
+        elif isinstance(msg, p.StartSnapshot):
+            running = self._executions.get(msg.execution_id)
+            if running is not None:
+                running.execution.start_snapshot(msg.snapshot_id, msg.terminal)
+            else:  # gone already: the master must not wait for it
+                self._send_to_master(p.SnapshotPhase1Done(msg.execution_id, msg.snapshot_id, "execution not running"))
+        elif isinstance(msg, p.SnapshotPhase2):
+            running = self._executions.get(msg.execution_id)
+            if running is not None:
+                running.execution.commit_snapshot(msg.success)
         elif isinstance(msg, p.TerminateExecution):
             if msg.execution_id in self._executions:
                 log.info("execution %d terminated: %s", msg.execution_id, msg.reason)
@@ -72,11 +84,16 @@ class ExecutionService:
         try:
             dag = serialization.loads(msg.dag)
             plan = Plan(msg.job_id, msg.execution_id, msg.member_index, len(msg.members), msg.partition_owners,
-                        msg.config.get("processing_guarantee", "NONE"), self._services)
+                        msg.config.get("processing_guarantee", "NONE"), self._services, msg.restored_snapshot_id)
+            restore = ({vertex.decode(): entries for vertex, entries in p.unpack_serialized(msg.restore)}
+                       if msg.restore else None)
             dealers = {index: DataDealer(member.address, dealer_identity(self._uuid, msg.execution_id))
                        for index, member in enumerate(msg.members) if index != msg.member_index}
             execution = Execution(plan, dag, send=lambda m, h, b: dealers[m].send(h, b),
-                                  grant=lambda m, edge, n: self._grant(msg.execution_id, m, edge, n))
+                                  grant=lambda m, edge, n: self._grant(msg.execution_id, m, edge, n),
+                                  restore=restore,
+                                  on_phase1_done=lambda sid, entries: self._phase1_done(msg.execution_id, sid,
+                                                                                        entries))
         except ExecutionFailed as e:
             self._send_to_master(p.ExecutionInitialized(msg.execution_id, str(e)))
             return
@@ -97,6 +114,14 @@ class ExecutionService:
             self._finish(msg.execution_id, str(e), initialized=False)
             return
         self._send_to_master(p.ExecutionInitialized(msg.execution_id, None))
+
+    def _phase1_done(self, execution_id: int, snapshot_id: int, entries: dict[str, list]) -> None:
+        """Stream this member's state to the master in chunks, then report phase 1 done."""
+        for vertex, vertex_entries in entries.items():
+            for start in range(0, len(vertex_entries), SNAPSHOT_CHUNK_ENTRIES):
+                chunk = vertex_entries[start:start + SNAPSHOT_CHUNK_ENTRIES]
+                self._send_to_master(p.SnapshotChunk(execution_id, snapshot_id, vertex, p.pack_serialized(chunk)))
+        self._send_to_master(p.SnapshotPhase1Done(execution_id, snapshot_id, None))
 
     # ------------------------------------------------------------------ data plane
 

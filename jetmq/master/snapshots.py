@@ -1,0 +1,185 @@
+"""The snapshot coordinator: when to snapshot a job, and the two phases of each snapshot.
+
+One snapshot at a time per job, ids from 0; the next starts ``snapshot_interval_ms``
+after the previous one ended. Phase 1 ends when every member of the execution has
+sent its state chunks and said so; the master then writes the manifest (the commit
+point), records the snapshot as the job's last good one, deletes the older one, and
+sends phase 2 so transactional sinks publish. A failed snapshot never fails the job.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from jetmq import protocol as p
+from jetmq.ids import id_to_string
+from jetmq.master import snapshot_store
+from jetmq.master.jobs import JobRecord, now_ms
+from jetmq.master.snapshot_store import SnapshotDamagedError, SnapshotWriter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SnapshotAttempt:
+    snapshot_id: int
+    execution_id: int
+    terminal: bool
+    writer: SnapshotWriter
+    waiting: set[str] = field(default_factory=set)  # members that have not finished phase 1
+    started: float = field(default_factory=time.monotonic)
+
+
+class SnapshotCoordinator:
+    def __init__(self, root: Path, send: Callable[[str, object], None], save_job: Callable[[JobRecord], None],
+                 on_terminal_snapshot: Callable[[JobRecord, bool], None]):
+        """``on_terminal_snapshot(job, success)`` is called when a terminal snapshot ends."""
+        self.root = Path(root)
+        self._send = send
+        self._save_job = save_job
+        self._on_terminal = on_terminal_snapshot
+
+    def job_dir(self, job: JobRecord) -> Path:
+        return self.root / "jobs" / id_to_string(job.job_id)
+
+    def named_dir(self, name: str) -> Path:
+        return self.root / "named" / name
+
+    # ------------------------------------------------------------------ scheduling
+
+    def execution_running(self, job: JobRecord) -> None:
+        job.snapshot_due = time.monotonic() + job.config.snapshot_interval_ms / 1000
+
+    def tick(self, jobs, now: float) -> None:
+        for job in jobs:
+            if job.execution is None or job.snapshot is not None or not job.uses_snapshots:
+                continue
+            if job.terminal_snapshot_wanted:
+                self.start(job, terminal=True)
+            elif job.status.name == "RUNNING" and now >= job.snapshot_due:
+                self.start(job, terminal=False)
+
+    def start(self, job: JobRecord, terminal: bool) -> None:
+        execution = job.execution
+        snapshot_id = job.next_snapshot_id
+        job.next_snapshot_id += 1
+        job.terminal_snapshot_wanted = False
+        writer = SnapshotWriter(self.job_dir(job) / str(snapshot_id))
+        job.snapshot = SnapshotAttempt(snapshot_id, execution.execution_id, terminal, writer,
+                                       set(execution.member_uuids))
+        log.info("job %s: snapshot %d started%s", job.id_string, snapshot_id, " (terminal)" if terminal else "")
+        for uuid in execution.member_uuids:
+            self._send(uuid, p.StartSnapshot(execution.execution_id, snapshot_id, terminal))
+
+    # ------------------------------------------------------------------ phase 1
+
+    def _attempt(self, job: JobRecord, execution_id: int, snapshot_id: int) -> SnapshotAttempt | None:
+        attempt = job.snapshot
+        if attempt is None or attempt.execution_id != execution_id or attempt.snapshot_id != snapshot_id:
+            return None
+        return attempt
+
+    def on_chunk(self, job: JobRecord, msg: p.SnapshotChunk) -> None:
+        attempt = self._attempt(job, msg.execution_id, msg.snapshot_id)
+        if attempt is not None:
+            attempt.writer.add_chunk(msg.vertex, msg.entries)
+
+    def on_phase1_done(self, job: JobRecord, uuid: str, msg: p.SnapshotPhase1Done) -> None:
+        attempt = self._attempt(job, msg.execution_id, msg.snapshot_id)
+        if attempt is None:
+            return
+        if msg.failure is not None:
+            self._finish(job, attempt, success=False, why=f"member {uuid}: {msg.failure}")
+            return
+        attempt.waiting.discard(uuid)
+        if not attempt.waiting:
+            self._commit(job, attempt)
+
+    def _commit(self, job: JobRecord, attempt: SnapshotAttempt) -> None:
+        try:
+            info = attempt.writer.commit(attempt.snapshot_id, job.job_id, job.name, now_ms())
+        except OSError as e:
+            self._finish(job, attempt, success=False, why=f"cannot write it: {e}")
+            return
+        previous = job.last_snapshot_id
+        job.last_snapshot_id = attempt.snapshot_id
+        self._save_job(job)
+        if previous >= 0:
+            snapshot_store.delete(self.job_dir(job) / str(previous))
+        log.info("job %s: snapshot %d committed (%d entries, %d bytes, %.0f ms)", job.id_string,
+                 attempt.snapshot_id, info.entry_count, info.size_bytes,
+                 (time.monotonic() - attempt.started) * 1000)
+        self._finish(job, attempt, success=True, why="committed")
+
+    def _finish(self, job: JobRecord, attempt: SnapshotAttempt, success: bool, why: str) -> None:
+        if not success:
+            log.warning("job %s: snapshot %d failed: %s", job.id_string, attempt.snapshot_id, why)
+            attempt.writer.abort()
+        job.snapshot = None
+        self.execution_running(job)
+        if job.execution is not None:
+            for uuid in job.execution.member_uuids:
+                self._send(uuid, p.SnapshotPhase2(attempt.execution_id, attempt.snapshot_id, success))
+        if attempt.terminal:
+            self._on_terminal(job, success)
+
+    def abort(self, job: JobRecord, why: str) -> None:
+        """The execution ended: drop the snapshot in progress, if any."""
+        attempt, job.snapshot = job.snapshot, None
+        if attempt is not None:
+            log.info("job %s: snapshot %d abandoned: %s", job.id_string, attempt.snapshot_id, why)
+            attempt.writer.abort()
+
+    def member_left(self, job: JobRecord, uuid: str) -> None:
+        if job.snapshot is not None and uuid in job.snapshot.waiting:
+            self._finish(job, job.snapshot, success=False, why=f"member {uuid} left")
+
+    # ------------------------------------------------------------------ restore
+
+    def entries_to_restore(self, job: JobRecord) -> tuple[int, dict] | None:
+        """(snapshot id, entries) the job's next execution starts from, or None for empty state.
+
+        The job's own last good snapshot first, else its initial named snapshot.
+        Raises SnapshotDamagedError naming the snapshot when none can be read.
+        """
+        if job.last_snapshot_id >= 0:
+            path = self.job_dir(job) / str(job.last_snapshot_id)
+            try:
+                return job.last_snapshot_id, snapshot_store.load(path)
+            except SnapshotDamagedError as e:
+                log.error("job %s: %s", job.id_string, e)
+                fallback = self._older_good_snapshot(job)
+                if fallback is not None:
+                    return fallback
+                if job.config.initial_snapshot_name is None:
+                    raise SnapshotDamagedError(f"snapshot {job.last_snapshot_id} of job {job.id_string} "
+                                               f"is damaged and no other snapshot exists: {e}") from None
+        name = job.config.initial_snapshot_name
+        if name is not None:
+            try:
+                return -1, snapshot_store.load(self.named_dir(name))
+            except SnapshotDamagedError:
+                raise SnapshotDamagedError(f'snapshot "{name}" doesn\'t exist or is damaged') from None
+        return None
+
+    def _older_good_snapshot(self, job: JobRecord):
+        directory = self.job_dir(job)
+        ids = sorted((int(d.name) for d in directory.iterdir() if d.name.isdigit()), reverse=True) \
+            if directory.exists() else []
+        for snapshot_id in ids:
+            if snapshot_id == job.last_snapshot_id:
+                continue
+            try:
+                entries = snapshot_store.load(directory / str(snapshot_id))
+            except SnapshotDamagedError:
+                continue
+            log.warning("job %s: restoring from the older snapshot %d", job.id_string, snapshot_id)
+            return snapshot_id, entries
+        return None
+
+    def delete_all(self, job: JobRecord) -> None:
+        self.abort(job, "the job ended")
+        snapshot_store.delete(self.job_dir(job))
