@@ -4,7 +4,7 @@ What this module exports is the public API; everything else is internal.
 """
 from jetmq.version import __version__
 from jetmq.bootstrap import bootstrapped_instance
-from jetmq.client import ClusterState, JetClient, Member, connect
+from jetmq.client import ClusterState, JetClient, JobStateSnapshot, Member, connect
 from jetmq.config import JobConfig, ProcessingGuarantee
 from jetmq.embedded import Cluster
 from jetmq.errors import (
@@ -20,6 +20,7 @@ from jetmq.errors import (
     JobTimeoutError,
     RemoteError,
     SerializationError,
+    SnapshotNotFoundError,
 )
 from jetmq.job import Job
 from jetmq.job_status import JobStatus
@@ -29,6 +30,7 @@ __all__ = [
     "Cluster",
     "ClusterState",
     "JetClient",
+    "JobStateSnapshot",
     "Member",
     "bootstrapped_instance",
     "connect",
@@ -50,4 +52,5 @@ __all__ = [
     "JobTimeoutError",
     "RemoteError",
     "SerializationError",
+    "SnapshotNotFoundError",
 ]

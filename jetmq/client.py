@@ -31,6 +31,17 @@ class Member:
 
 
 @dataclass(frozen=True)
+class JobStateSnapshot:
+    """A named (exported) snapshot; a job starts from it with initial_snapshot_name."""
+
+    name: str
+    creation_time: int  # epoch ms
+    size_bytes: int
+    job_id: int
+    job_name: str | None
+
+
+@dataclass(frozen=True)
 class ClusterState:
     """What `jet cluster` shows."""
 
@@ -137,6 +148,18 @@ class JetClient:
     def get_list(self, name: str) -> list:
         """A copy of the named list's items."""
         return self._requester.get_list(name)
+
+    def get_job_state_snapshots(self) -> list[JobStateSnapshot]:
+        """The named snapshots, by name."""
+        return [JobStateSnapshot(s.name, s.creation_time, s.size_bytes, s.job_id, s.job_name)
+                for s in self._request(p.GetSnapshots()).snapshots]
+
+    def get_job_state_snapshot(self, name: str) -> JobStateSnapshot | None:
+        return next((s for s in self.get_job_state_snapshots() if s.name == name), None)
+
+    def delete_job_state_snapshot(self, name: str) -> None:
+        """Delete a named snapshot; SnapshotNotFoundError if there is none of that name."""
+        self._request(p.DeleteSnapshot(name))
 
     def get_observable(self, name: str) -> Observable:
         """The named observable: iterate it for results as a job publishes them."""

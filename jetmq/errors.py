@@ -46,6 +46,10 @@ class JobTimeoutError(JetError):
     """Waiting for a job ran out of time."""
 
 
+class SnapshotNotFoundError(JetError):
+    """No named snapshot of that name."""
+
+
 class SerializationError(JetError):
     """A pipeline, its functions or an item could not be pickled."""
 

@@ -12,6 +12,8 @@ from jetmq.requester import Requester
 
 #: How often join() asks the master for the job's status.
 JOIN_POLL_S = 0.02
+#: How long exporting a snapshot may take before the client gives up waiting.
+EXPORT_TIMEOUT_S = 300.0
 #: The failure text of a cancelled job (Jet's).
 CANCELLED = "CancellationException"
 
@@ -92,6 +94,15 @@ class Job:
     def restart(self) -> None:
         """Restart a RUNNING job on the current members (IllegalJobStateError otherwise)."""
         self._action("restart")
+
+    def export_snapshot(self, name: str) -> None:
+        """Save the job's state as the named snapshot (replacing one of that name); the
+        job goes on. Works on RUNNING and SUSPENDED jobs, whatever their guarantee."""
+        self._summary = self._requester.request(p.ExportSnapshot(self.id, name, False), EXPORT_TIMEOUT_S).job
+
+    def cancel_and_export_snapshot(self, name: str) -> None:
+        """Save the job's state as the named snapshot (a terminal one), then cancel the job."""
+        self._summary = self._requester.request(p.ExportSnapshot(self.id, name, True), EXPORT_TIMEOUT_S).job
 
     def _action(self, action: str) -> None:
         self._summary = self._requester.request(p.JobAction(self.id, action)).job

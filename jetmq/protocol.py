@@ -210,6 +210,44 @@ class JobAction:
 
 
 @message
+class ExportSnapshot:
+    """Export a job's state as the named snapshot (and cancel it); answered when done."""
+
+    job_id: int
+    name: str
+    cancel: bool
+
+
+@_nested
+class SnapshotSummary:
+    name: str
+    creation_time: int
+    size_bytes: int
+    job_id: int
+    job_name: str | None
+
+
+@message
+class GetSnapshots:
+    """List the named (exported) snapshots."""
+
+
+@message
+class SnapshotsReply:
+    snapshots: tuple[SnapshotSummary, ...]
+
+
+@message
+class DeleteSnapshot:
+    name: str
+
+
+@message
+class Ack:
+    """A request that returns nothing succeeded."""
+
+
+@message
 class GetMap:
     name: str
 

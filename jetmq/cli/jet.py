@@ -50,6 +50,7 @@ import sys
 from jetmq.version import __version__
 from jetmq.cli.common import RET_OK, RET_USAGE, CommandError, fail, parse_args
 from jetmq.cli.jobs import cmd_cancel, cmd_list_jobs, cmd_restart, cmd_resume, cmd_suspend
+from jetmq.cli.snapshots import cmd_delete_snapshot, cmd_list_snapshots, cmd_save_snapshot
 from jetmq.cli.submit import cmd_submit
 from jetmq.client import JetClient
 from jetmq.requester import resolve_addresses
@@ -75,6 +76,9 @@ HANDLERS = {
     "resume": cmd_resume,
     "restart": cmd_restart,
     "submit": cmd_submit,
+    "save-snapshot": cmd_save_snapshot,
+    "delete-snapshot": cmd_delete_snapshot,
+    "list-snapshots": cmd_list_snapshots,
 }
 
 

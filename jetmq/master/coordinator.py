@@ -15,7 +15,7 @@ from pathlib import Path
 from jetmq import protocol as p
 from jetmq.config import JobConfig
 from jetmq.core.partition import owner_table
-from jetmq.errors import IllegalJobStateError, JobAlreadyExistsError, JobNotFoundError
+from jetmq.errors import IllegalJobStateError, JobAlreadyExistsError, JobNotFoundError, SnapshotNotFoundError
 from jetmq.ids import FlakeIdGenerator, id_to_string
 from jetmq.job_status import JobStatus
 from jetmq.master.jobs import CANCELLED, ExecutionRecord, JobRecord, JobRepository, TerminationMode, now_ms
@@ -54,6 +54,11 @@ class JobCoordinator:
             p.GetJob: lambda i: reply(i, p.JobReply(self._job(i.msg.job_id).summary())),
             p.GetJobs: self._on_get_jobs,
             p.JobAction: self._on_action,
+            p.ExportSnapshot: self._on_export,
+            p.GetSnapshots: lambda i: reply(i, p.SnapshotsReply(tuple(
+                p.SnapshotSummary(s.path.name, s.creation_time, s.size_bytes, s.job_id, s.job_name)
+                for s in self.snapshots.named()))),
+            p.DeleteSnapshot: self._on_delete_snapshot,
             p.GetMap: lambda i: reply(i, p.SerializedReply(self.store.map_entries_blob(i.msg.name))),
             p.GetList: lambda i: reply(i, p.SerializedReply(self.store.list_items_blob(i.msg.name))),
             p.GetObservable: lambda i: reply(i, p.ObservableItems(
@@ -178,6 +183,42 @@ class JobCoordinator:
         else:
             raise ValueError(f"unknown job action '{msg.action}'")
         self._reply(incoming, p.JobReply(job.summary()))
+
+    def _on_export(self, incoming: Incoming) -> None:
+        """Export a named snapshot; the reply waits until it is written (or failed)."""
+        msg: p.ExportSnapshot = incoming.msg
+        job = self._job(msg.job_id)
+
+        def done(error: str | None) -> None:
+            self._reply(incoming, p.ErrorReply("JetError", error) if error else p.JobReply(job.summary()))
+
+        if job.status is S.SUSPENDED:
+            self._set_status(job, S.SUSPENDED_EXPORTING_SNAPSHOT, f"exporting snapshot '{msg.name}'")
+            error = self.snapshots.export_last(job, msg.name)
+            self._set_status(job, S.SUSPENDED, f"snapshot '{msg.name}' exported")
+            if msg.cancel and error is None:
+                self.cancel(job)
+            done(error)
+            return
+        if job.status is not S.RUNNING:
+            raise IllegalJobStateError(
+                f"Cannot export snapshot, job is neither RUNNING nor SUSPENDED, but {job.status.name}")
+        if msg.cancel:
+            if job.terminating is not None:
+                raise IllegalJobStateError(f"Cannot {TerminationMode.CANCEL_GRACEFUL.name}: Job is already "
+                                           f"terminating in mode: {job.terminating.name}")
+            job.terminating = TerminationMode.CANCEL_GRACEFUL
+            job.terminal_snapshot_wanted = True
+            self._set_status(job, S.COMPLETING, f"exporting snapshot '{msg.name}', then cancelling")
+        job.pending_exports.append((msg.name, done))
+        if job.snapshot is None:
+            self.snapshots.start(job, terminal=msg.cancel, exports=job.pending_exports)
+
+    def _on_delete_snapshot(self, incoming: Incoming) -> None:
+        name = incoming.msg.name
+        if not self.snapshots.delete_named(name):
+            raise SnapshotNotFoundError(f"Didn't find a snapshot named '{name}'")
+        self._reply(incoming, p.Ack())
 
     # ------------------------------------------------------------------ lifecycle
 

@@ -77,6 +77,7 @@ class JobRecord:
     snapshot: object = None  # the SnapshotAttempt in progress
     snapshot_due: float = 0.0  # monotonic time the next regular snapshot is due
     terminal_snapshot_wanted: bool = False
+    pending_exports: list = field(default_factory=list)  # exports waiting for the next snapshot
 
     @property
     def uses_snapshots(self) -> bool:

@@ -127,3 +127,16 @@ def split_for_members(entries: dict[str, list], partition_owners: tuple[int, ...
 
 def delete(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+def copy_as(source: Path, target: Path) -> None:
+    """Make ``target`` a copy of the snapshot at ``source``, replacing any old one whole."""
+    read_info(source)  # refuse to copy a snapshot without a manifest
+    staging = target.with_name(f".{target.name}.staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(source, staging)
+    trash = target.with_name(f".{target.name}.old")
+    if target.exists():
+        os.replace(target, trash)
+    os.replace(staging, target)
+    shutil.rmtree(trash, ignore_errors=True)

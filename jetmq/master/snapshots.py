@@ -31,6 +31,7 @@ class SnapshotAttempt:
     writer: SnapshotWriter
     waiting: set[str] = field(default_factory=set)  # members that have not finished phase 1
     started: float = field(default_factory=time.monotonic)
+    exports: list = field(default_factory=list)  # (name, done(error or None)) to serve on commit
 
 
 class SnapshotCoordinator:
@@ -55,21 +56,25 @@ class SnapshotCoordinator:
 
     def tick(self, jobs, now: float) -> None:
         for job in jobs:
-            if job.execution is None or job.snapshot is not None or not job.uses_snapshots:
+            if job.execution is None or job.snapshot is not None:
                 continue
             if job.terminal_snapshot_wanted:
-                self.start(job, terminal=True)
-            elif job.status.name == "RUNNING" and now >= job.snapshot_due:
+                self.start(job, terminal=True, exports=job.pending_exports)
+            elif job.pending_exports and job.status.name == "RUNNING":
+                self.start(job, terminal=False, exports=job.pending_exports)
+            elif job.uses_snapshots and job.status.name == "RUNNING" and now >= job.snapshot_due:
                 self.start(job, terminal=False)
 
-    def start(self, job: JobRecord, terminal: bool) -> None:
+    def start(self, job: JobRecord, terminal: bool, exports: list | None = None) -> None:
+        """Start a snapshot; ``exports`` are (name, done) pairs: copy it to those names."""
         execution = job.execution
         snapshot_id = job.next_snapshot_id
         job.next_snapshot_id += 1
         job.terminal_snapshot_wanted = False
         writer = SnapshotWriter(self.job_dir(job) / str(snapshot_id))
         job.snapshot = SnapshotAttempt(snapshot_id, execution.execution_id, terminal, writer,
-                                       set(execution.member_uuids))
+                                       set(execution.member_uuids), exports=list(exports or ()))
+        job.pending_exports = []
         log.info("job %s: snapshot %d started%s", job.id_string, snapshot_id, " (terminal)" if terminal else "")
         for uuid in execution.member_uuids:
             self._send(uuid, p.StartSnapshot(execution.execution_id, snapshot_id, terminal))
@@ -112,12 +117,51 @@ class SnapshotCoordinator:
         log.info("job %s: snapshot %d committed (%d entries, %d bytes, %.0f ms)", job.id_string,
                  attempt.snapshot_id, info.entry_count, info.size_bytes,
                  (time.monotonic() - attempt.started) * 1000)
+        for name, done in attempt.exports:
+            done(self._export(info.path, name))
+        attempt.exports = []
         self._finish(job, attempt, success=True, why="committed")
+
+    def _export(self, source: Path, name: str) -> str | None:
+        """Copy a committed snapshot to the named one; an error text, or None."""
+        try:
+            snapshot_store.copy_as(source, self.named_dir(name))
+        except (OSError, SnapshotDamagedError) as e:
+            return f"cannot export snapshot '{name}': {e}"
+        log.info("exported snapshot '%s'", name)
+        return None
+
+    def export_last(self, job: JobRecord, name: str) -> str | None:
+        """Export a job's last committed snapshot (a suspended job's)."""
+        if job.last_snapshot_id < 0:
+            return f"job {job.id_string} has no snapshot to export (it was suspended without one)"
+        return self._export(self.job_dir(job) / str(job.last_snapshot_id), name)
+
+    def named(self) -> list[snapshot_store.SnapshotInfo]:
+        directory = self.root / "named"
+        infos = []
+        for path in sorted(directory.iterdir()) if directory.exists() else []:
+            if path.name.startswith("."):
+                continue
+            try:
+                infos.append(snapshot_store.read_info(path))
+            except SnapshotDamagedError:
+                log.warning("named snapshot %s has no readable manifest", path.name)
+        return infos
+
+    def delete_named(self, name: str) -> bool:
+        path = self.named_dir(name)
+        if not (path / snapshot_store.MANIFEST).exists():
+            return False
+        snapshot_store.delete(path)
+        return True
 
     def _finish(self, job: JobRecord, attempt: SnapshotAttempt, success: bool, why: str) -> None:
         if not success:
             log.warning("job %s: snapshot %d failed: %s", job.id_string, attempt.snapshot_id, why)
             attempt.writer.abort()
+            for name, done in attempt.exports:
+                done(f"cannot export snapshot '{name}': the snapshot failed: {why}")
         job.snapshot = None
         self.execution_running(job)
         if job.execution is not None:
@@ -132,6 +176,8 @@ class SnapshotCoordinator:
         if attempt is not None:
             log.info("job %s: snapshot %d abandoned: %s", job.id_string, attempt.snapshot_id, why)
             attempt.writer.abort()
+            for name, done in attempt.exports:
+                done(f"cannot export snapshot '{name}': the snapshot was abandoned: {why}")
 
     def member_left(self, job: JobRecord, uuid: str) -> None:
         if job.snapshot is not None and uuid in job.snapshot.waiting:

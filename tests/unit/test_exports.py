@@ -6,10 +6,11 @@ import jetmq
 pytestmark = pytest.mark.timeout(30)
 
 PUBLIC_API = {
-    "Cluster", "ClusterState", "JetClient", "Member", "bootstrapped_instance", "connect",
+    "Cluster", "ClusterState", "JetClient", "JobStateSnapshot", "Member", "bootstrapped_instance", "connect",
     "Job", "JobConfig", "JobStatus", "ProcessingGuarantee",
     "JetError", "AddressInUseError", "CancellationError", "ClusterStartError", "IllegalJobStateError", "ClusterUnreachableError", "JobAlreadyExistsError",
     "JobFailedError", "JobNotFoundError", "JobTimeoutError", "RemoteError", "SerializationError",
+    "SnapshotNotFoundError",
 }
 
 

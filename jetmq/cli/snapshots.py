@@ -1,0 +1,42 @@
+"""The snapshot commands of `jet`: save-snapshot, delete-snapshot, list-snapshots."""
+from __future__ import annotations
+
+from jetmq.cli.common import RET_OK, CommandError
+from jetmq.cli.jobs import resolve
+from jetmq.client import JetClient
+from jetmq.errors import SnapshotNotFoundError
+from jetmq.formatting import SnapshotRow, format_snapshot_table
+from jetmq.ids import id_to_string
+
+
+def cmd_save_snapshot(client: JetClient, args: dict) -> int:
+    name_or_id, snapshot = args["<job>"], args["<snapshot>"]
+    job = resolve(client, name_or_id)
+    status = job.status
+    if status.name not in ("RUNNING", "SUSPENDED"):
+        raise CommandError(f"Job '{name_or_id}' is not active. Current state: {status.name}")
+    if args["--cancel"]:
+        print(f"Saving snapshot with name '{snapshot}' from job '{name_or_id}' and cancelling the job...")
+        job.cancel_and_export_snapshot(snapshot)
+    else:
+        print(f"Saving snapshot with name '{snapshot}' from job '{name_or_id}'...")
+        job.export_snapshot(snapshot)
+    print(f"Exported snapshot '{snapshot}'.")
+    return RET_OK
+
+
+def cmd_delete_snapshot(client: JetClient, args: dict) -> int:
+    name = args["<snapshot>"]
+    try:
+        client.delete_job_state_snapshot(name)
+    except SnapshotNotFoundError as e:
+        raise CommandError(str(e)) from None
+    print(f"Deleted snapshot '{name}'.")
+    return RET_OK
+
+
+def cmd_list_snapshots(client: JetClient, args: dict) -> int:
+    rows = [SnapshotRow(s.name, s.creation_time, s.size_bytes, s.job_name, id_to_string(s.job_id))
+            for s in client.get_job_state_snapshots()]
+    print("\n".join(format_snapshot_table(rows, full_names=bool(args["--full-job-name"]))))
+    return RET_OK
