@@ -195,6 +195,14 @@ class ExecutionService:
             del self._by_dealer[dealer]
             dealer.close(linger_ms)
 
+    def describe(self) -> str:
+        """Every execution's tasklets and queues, for diagnostics."""
+        lines = []
+        for execution_id, running in self._executions.items():
+            lines.append(f"execution {execution_id} started={running.started}")
+            lines += [f"  {tasklet!r}" for tasklet in running.execution.tasklets]
+        return "\n".join(lines) or "no executions"
+
     def close(self) -> None:
         for execution_id in list(self._executions):
             self._remove(execution_id)

@@ -42,12 +42,14 @@ class MemberRuntime:
         self.config = config
         self._on_joined = on_joined
         self._exit_code: ExitCode | None = None
+        self._dump_requested: list = []  # SIGUSR1: log every tasklet's state (a diagnostic)
         self._sigterms = 0
 
     def run(self) -> int:
         if self.config.forked:  # Ctrl-C in the master's terminal is the master's to handle
             signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, self._on_sigterm)
+        signal.signal(signal.SIGUSR1, lambda _s, _f: self._dump_requested.append(True))
         self.data_socket = DataRouter(self.config.bind_host)
         data_address = self.data_socket.address
         self._pipe, link_end = PairSocket.pipe()
@@ -90,6 +92,9 @@ class MemberRuntime:
                     self.executions.on_dealer(ready)
             if self._sigterms:
                 self._leave("received SIGTERM")
+            if self._dump_requested:
+                self._dump_requested.clear()
+                log.warning("state on SIGUSR1:\n%s", self.executions.describe())
 
     def _on_sigterm(self, _signum, _frame) -> None:
         self._sigterms += 1

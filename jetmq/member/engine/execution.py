@@ -79,6 +79,7 @@ class Execution:
         self.snapshot_request = SnapshotRequest()
         self._snapshot_waiting: set[ProcessorTasklet] = set()  # tasklets that owe the current snapshot
         self._snapshot_entries: dict[str, list[tuple[int, bytes, bytes]]] = {}
+        self._phase1_reported = -1  # the last snapshot this member reported done
         self.processor_tasklets: list[ProcessorTasklet] = []
         self.senders: dict[tuple[int, int], SenderTasklet] = {}  # (edge, member) ->
         self.receivers: dict[tuple[int, int], ReceiverTasklet] = {}  # (edge, member) ->
@@ -233,10 +234,11 @@ class Execution:
         ended) save state and emit the barrier; the others follow the barrier."""
         request = self.snapshot_request
         request.snapshot_id, request.terminal = snapshot_id, terminal
-        self._snapshot_entries = {}
-        self._snapshot_waiting = {t for t in self.processor_tasklets if t in self.tasklets}
-        if not self._snapshot_waiting:
-            self._on_phase1_done(snapshot_id, {})
+        # the barrier may have overtaken the master's request (data and control travel
+        # apart): a tasklet that has taken this snapshot already owes nothing
+        self._snapshot_waiting = {t for t in self.processor_tasklets
+                                  if t in self.tasklets and t.last_snapshot_id < snapshot_id}
+        self._maybe_phase1_done(snapshot_id)
 
     def _collect(self, vertex: str, entries: list) -> None:
         dumps = serialization.dumps
@@ -246,8 +248,13 @@ class Execution:
             target.append((partition, dumps(key), dumps(value)))
 
     def _snapshot_done(self, tasklet: ProcessorTasklet, snapshot_id: int) -> None:
-        self._snapshot_waiting.discard(tasklet)
-        if not self._snapshot_waiting and snapshot_id == self.snapshot_request.snapshot_id:
+        if snapshot_id == self.snapshot_request.snapshot_id:  # else start_snapshot() will see it
+            self._snapshot_waiting.discard(tasklet)
+            self._maybe_phase1_done(snapshot_id)
+
+    def _maybe_phase1_done(self, snapshot_id: int) -> None:
+        if not self._snapshot_waiting and snapshot_id > self._phase1_reported:
+            self._phase1_reported = snapshot_id
             entries, self._snapshot_entries = self._snapshot_entries, {}
             self._on_phase1_done(snapshot_id, entries)
 

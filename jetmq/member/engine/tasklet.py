@@ -296,4 +296,7 @@ class ProcessorTasklet:
         self.processor.close()
 
     def __repr__(self) -> str:
-        return f"ProcessorTasklet({self.name}, {self.state.name})"
+        inputs = ", ".join(f"{s.ordinal}:{[q.size for q in s.queues]}{'/barrier' if s.barrier else ''}"
+                           for s in self._streams)
+        return (f"ProcessorTasklet({self.name}, {self.state.name}, outbox={self.outbox.total_size()}, "
+                f"last_snapshot={self.last_snapshot_id}, inputs=[{inputs}])")

@@ -1,0 +1,183 @@
+"""Processing guarantees on a real cluster: every key's count exact after each fault.
+
+The job (tests/integration/dags.py) counts COUNT paced items into KEYS keys, with the
+source offset and the counts in snapshots, and writes the counts when it completes:
+exactly-once means every key shows exactly COUNT / KEYS; at-least-once means no key
+shows less.
+"""
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import jetmq
+from jetmq import JobConfig, JobStatus, ProcessingGuarantee
+from jetmq.testing import wait_until
+from tests.integration.dags import KEYS, counting_dag
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+
+COUNT = 10_000  # at 5 items/ms: about 2 s of work
+WAIT_S = 30
+EXACTLY_ONCE = ProcessingGuarantee.EXACTLY_ONCE
+AT_LEAST_ONCE = ProcessingGuarantee.AT_LEAST_ONCE
+
+
+def config(name, guarantee=EXACTLY_ONCE, **kwargs):
+    return JobConfig(name=name, processing_guarantee=guarantee, snapshot_interval_ms=200, **kwargs)
+
+
+def status_is(job, status):
+    wait_until(lambda: job.status is status, WAIT_S, lambda: f"{job.name} is {job.status}, not {status.name}")
+
+
+def a_snapshot_was_taken(cluster: jetmq.Cluster, job) -> None:
+    jobs_dir = cluster.data_dir / "snapshots" / "jobs" / job.id_string
+    wait_until(lambda: any((d / "manifest.json").exists() for d in jobs_dir.glob("*")), WAIT_S,
+               "no snapshot was committed")
+
+
+def assert_exactly_once(cluster, map_name):
+    counts = cluster.get_map(map_name)
+    assert counts == {key: COUNT // KEYS for key in range(KEYS)}, counts
+
+
+def assert_at_least_once(cluster, map_name) -> int:
+    counts = cluster.get_map(map_name)
+    assert set(counts) == set(range(KEYS)) and all(c >= COUNT // KEYS for c in counts.values()), counts
+    return sum(counts.values()) - COUNT  # duplicates
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    with jetmq.Cluster(members=2, data_dir=tmp_path / "data", heartbeat_interval_ms=100,
+                       heartbeat_timeout_ms=1000) as instance:
+        yield instance
+
+
+@pytest.mark.parametrize("guarantee", [EXACTLY_ONCE, AT_LEAST_ONCE])
+def test_when_job_restarted_then_counts_are_exact(cluster, guarantee):
+    job = cluster.new_job(counting_dag("restarted", COUNT), config("restarted", guarantee))
+    status_is(job, JobStatus.RUNNING)
+    a_snapshot_was_taken(cluster, job)
+    job.restart()
+    status_is(job, JobStatus.RUNNING)
+    job.join(timeout=WAIT_S)
+    assert_exactly_once(cluster, "restarted")  # a graceful restart replays nothing, whatever the guarantee
+
+
+def test_when_job_suspended_then_resumed_then_counts_are_exact(cluster):
+    job = cluster.new_job(counting_dag("suspended", COUNT), config("suspended"))
+    status_is(job, JobStatus.RUNNING)
+    a_snapshot_was_taken(cluster, job)
+    job.suspend()
+    status_is(job, JobStatus.SUSPENDED)
+    job.resume()
+    job.join(timeout=WAIT_S)
+    assert_exactly_once(cluster, "suspended")
+
+
+def test_when_resumed_on_a_different_number_of_members_then_state_is_redistributed(cluster):
+    job = cluster.new_job(counting_dag("rescaled", COUNT), config("rescaled"))
+    status_is(job, JobStatus.RUNNING)
+    a_snapshot_was_taken(cluster, job)
+    job.suspend()
+    status_is(job, JobStatus.SUSPENDED)
+    joined = subprocess.Popen([sys.executable, "-m", "jetmq.cli.start", "--join", cluster.address,
+                               "--heartbeat-interval-ms", "100", "--heartbeat-timeout-ms", "1000"],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: cluster.cluster().size == 3, WAIT_S, "the third member did not join")
+        job.resume()
+        job.join(timeout=WAIT_S)
+        assert_exactly_once(cluster, "rescaled")
+    finally:
+        joined.kill()
+        joined.wait()
+
+
+def test_when_started_from_a_named_snapshot_then_counts_are_exact(cluster):
+    first = cluster.new_job(counting_dag("unused", COUNT), config("exporter"))
+    status_is(first, JobStatus.RUNNING)
+    a_snapshot_was_taken(cluster, first)
+    first.cancel_and_export_snapshot("half-way")
+    status_is(first, JobStatus.FAILED)
+    assert cluster.get_job_state_snapshot("half-way") is not None
+    second = cluster.new_job(counting_dag("from-named", COUNT),
+                             config("importer", initial_snapshot_name="half-way"))
+    second.join(timeout=WAIT_S)
+    assert_exactly_once(cluster, "from-named")
+
+
+@pytest.mark.parametrize("guarantee", [EXACTLY_ONCE, AT_LEAST_ONCE])
+def test_when_a_member_is_killed_then_the_job_restarts_from_the_last_snapshot(cluster, guarantee):
+    job = cluster.new_job(counting_dag("member-killed", COUNT), config("member-killed", guarantee))
+    status_is(job, JobStatus.RUNNING)
+    a_snapshot_was_taken(cluster, job)
+    os.kill(cluster.cluster().members[1].pid, signal.SIGKILL)
+    job.join(timeout=WAIT_S)
+    if guarantee is EXACTLY_ONCE:
+        assert_exactly_once(cluster, "member-killed")
+    else:
+        assert_at_least_once(cluster, "member-killed")
+
+
+@pytest.mark.parametrize("phase", ["phase1", "phase2"])
+def test_when_a_member_is_killed_during_a_snapshot_then_counts_are_exact(cluster, tmp_path, phase):
+    stall_dir = tmp_path / "stall"
+    stall_dir.mkdir()
+    job = cluster.new_job(counting_dag("killed-in-" + phase, COUNT, stall_dir=str(stall_dir), stall_in=phase),
+                          config("killed-in-" + phase))
+    wait_until(lambda: (stall_dir / "stalled").exists(), WAIT_S, f"the counter never stalled in {phase}")
+    os.kill(cluster.cluster().members[0].pid, signal.SIGKILL)  # member 0 is the stalled one
+    (stall_dir / "release").touch()
+    job.join(timeout=WAIT_S)
+    assert_exactly_once(cluster, "killed-in-" + phase)
+
+
+def test_when_the_master_is_killed_then_a_new_master_resumes_from_the_last_snapshot(tmp_path):
+    data_dir = tmp_path / "data"
+    first = jetmq.Cluster(members=2, data_dir=data_dir).start()
+    try:
+        job = first.new_job(counting_dag("master-killed", COUNT), config("master-killed"))
+        status_is(job, JobStatus.RUNNING)
+        a_snapshot_was_taken(first, job)
+        os.kill(first.master_pid, signal.SIGKILL)
+    finally:
+        first.stop()
+    with jetmq.Cluster(members=2, data_dir=data_dir) as second:
+        again = second.get_job("master-killed")
+        again.join(timeout=WAIT_S)
+        assert_exactly_once(second, "master-killed")
+
+
+def _damage(snapshot_dir: Path, how: str) -> None:
+    chunk = sorted(snapshot_dir.glob("chunk-*.lz4"))[0]
+    data = chunk.read_bytes()
+    if how == "flip":
+        chunk.write_bytes(data[:10] + bytes([data[10] ^ 0xFF]) + data[11:])
+    else:
+        chunk.write_bytes(data[: len(data) // 2])
+
+
+@pytest.mark.parametrize("how", ["flip", "truncate"])
+def test_a_damaged_snapshot_is_detected_and_the_job_fails_naming_it(cluster, how):
+    job = cluster.new_job(counting_dag("damaged", COUNT), config("damaged"))
+    status_is(job, JobStatus.RUNNING)
+    a_snapshot_was_taken(cluster, job)
+    job.suspend()
+    status_is(job, JobStatus.SUSPENDED)
+    (snapshot_dir,) = [d for d in (cluster.data_dir / "snapshots" / "jobs" / job.id_string).iterdir()
+                       if (d / "manifest.json").exists()]
+    _damage(snapshot_dir, how)
+    job.resume()
+    status_is(job, JobStatus.FAILED)
+    assert f"snapshot {snapshot_dir.name} of job {job.id_string} is damaged" in job.failure_text
+    assert "checksum" in job.failure_text
+    # the cluster goes on: a new job of that name runs
+    again = cluster.new_job(counting_dag("damaged-2", COUNT), config("damaged"))
+    again.join(timeout=WAIT_S)
+    assert_exactly_once(cluster, "damaged-2")
