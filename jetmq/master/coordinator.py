@@ -15,7 +15,7 @@ from pathlib import Path
 from jetmq import protocol as p
 from jetmq.config import JobConfig
 from jetmq.core.partition import owner_table
-from jetmq.errors import IllegalJobStateError, JobAlreadyExistsError, JobNotFoundError, SnapshotNotFoundError
+from jetmq.errors import IllegalJobStateError, JobAlreadyExistsError, JobNotFoundError
 from jetmq.ids import FlakeIdGenerator, id_to_string
 from jetmq.job_status import JobStatus
 from jetmq.master.jobs import CANCELLED, ExecutionRecord, JobRecord, JobRepository, TerminationMode, now_ms
@@ -23,7 +23,6 @@ from jetmq.master.membership import ChangeKind, Membership, MembershipChange
 from jetmq.master.snapshot_store import SnapshotDamagedError, split_for_members
 from jetmq.master.snapshots import SnapshotCoordinator
 from jetmq.master.store import NamedStore, ObservableStore
-from jetmq.transport import Incoming
 
 log = logging.getLogger(__name__)
 
@@ -45,25 +44,6 @@ class JobCoordinator:
         self._by_execution: dict[int, JobRecord] = {}
         self._cluster_ready = False  # no execution starts before the first members have all joined
         membership.add_listener(self._on_membership_change)
-
-    def handlers(self, reply) -> dict:
-        """Request handlers for the master's loop; ``reply(incoming, msg)`` answers."""
-        self._reply = reply
-        return {
-            p.SubmitJob: self._on_submit,
-            p.GetJob: lambda i: reply(i, p.JobReply(self._job(i.msg.job_id).summary())),
-            p.GetJobs: self._on_get_jobs,
-            p.JobAction: self._on_action,
-            p.ExportSnapshot: self._on_export,
-            p.GetSnapshots: lambda i: reply(i, p.SnapshotsReply(tuple(
-                p.SnapshotSummary(s.path.name, s.creation_time, s.size_bytes, s.job_id, s.job_name)
-                for s in self.snapshots.named()))),
-            p.DeleteSnapshot: self._on_delete_snapshot,
-            p.GetMap: lambda i: reply(i, p.SerializedReply(self.store.map_entries_blob(i.msg.name))),
-            p.GetList: lambda i: reply(i, p.SerializedReply(self.store.list_items_blob(i.msg.name))),
-            p.GetObservable: lambda i: reply(i, p.ObservableItems(
-                *self.observables.read(i.msg.name, i.msg.from_seq, i.msg.max_items))),
-        }
 
     def member_handlers(self) -> dict:
         """Handlers of messages that only members send (the sender's uuid comes along)."""
@@ -135,90 +115,57 @@ class JobCoordinator:
             del self.jobs[job.job_id]
             self.repository.delete(job.job_id)
 
-    # ------------------------------------------------------------------ requests
+    # ------------------------------------------------------------------ submission
 
-    def _on_submit(self, incoming: Incoming) -> None:
-        msg: p.SubmitJob = incoming.msg
-        config = JobConfig.from_dict(msg.config)
+    def submit(self, config: JobConfig, dag: bytes, if_absent: bool) -> JobRecord:
+        """A new job, started at once; with ``if_absent``, the active job of that name if any."""
         if config.name is not None:
-            active = self._active_named(config.name)
+            active = self.active_named(config.name)
             if active is not None:
-                if msg.if_absent:
-                    self._reply(incoming, p.JobReply(active.summary()))
-                    return
+                if if_absent:
+                    return active
                 raise JobAlreadyExistsError(
                     f"Another active job with equal name ({config.name}) exists: {active.id_string}")
-        job = JobRecord(self._ids.new_id(), config, msg.dag, now_ms())
+        job = JobRecord(self._ids.new_id(), config, dag, now_ms())
         self.jobs[job.job_id] = job
         self.repository.create(job)
         log.info("job %s (%s) submitted", job.id_string, job.name)
-        self._reply(incoming, p.JobReply(job.summary()))
         self._start_execution(job)
+        return job
 
-    def _active_named(self, name: str) -> JobRecord | None:
+    def active_named(self, name: str) -> JobRecord | None:
         return next((j for j in self.jobs.values() if j.name == name and j.status.is_active), None)
 
-    def _job(self, job_id: int) -> JobRecord:
+    def job(self, job_id: int) -> JobRecord:
         job = self.jobs.get(job_id)
         if job is None:
             raise JobNotFoundError(f"No job with name or id '{id_to_string(job_id)}' was found")
         return job
 
-    def _on_get_jobs(self, incoming: Incoming) -> None:
-        name = incoming.msg.name
-        jobs = [j.summary() for j in self.jobs.values() if name is None or j.name == name]
-        self._reply(incoming, p.JobsReply(tuple(jobs)))
-
-    def _on_action(self, incoming: Incoming) -> None:
-        msg: p.JobAction = incoming.msg
-        job = self._job(msg.job_id)
-        if msg.action == "cancel":
-            self.cancel(job)
-        elif msg.action == "suspend":
-            self._request_termination(job, TerminationMode.SUSPEND_GRACEFUL)
-        elif msg.action == "restart":
-            self._request_termination(job, TerminationMode.RESTART_GRACEFUL)
-        elif msg.action == "resume":
-            self.resume(job)
-        else:
-            raise ValueError(f"unknown job action '{msg.action}'")
-        self._reply(incoming, p.JobReply(job.summary()))
-
-    def _on_export(self, incoming: Incoming) -> None:
-        """Export a named snapshot; the reply waits until it is written (or failed)."""
-        msg: p.ExportSnapshot = incoming.msg
-        job = self._job(msg.job_id)
-
-        def done(error: str | None) -> None:
-            self._reply(incoming, p.ErrorReply("JetError", error) if error else p.JobReply(job.summary()))
-
+    def export(self, job: JobRecord, name: str, cancel: bool, done) -> None:
+        """Export the job's state as the named snapshot (then cancel it, if asked);
+        ``done(error or None)`` is called once it is written, or failed."""
         if job.status is S.SUSPENDED:
-            self._set_status(job, S.SUSPENDED_EXPORTING_SNAPSHOT, f"exporting snapshot '{msg.name}'")
-            error = self.snapshots.export_last(job, msg.name)
-            self._set_status(job, S.SUSPENDED, f"snapshot '{msg.name}' exported")
-            if msg.cancel and error is None:
+            self._set_status(job, S.SUSPENDED_EXPORTING_SNAPSHOT, f"exporting snapshot '{name}'")
+            error = self.snapshots.export_last(job, name)
+            self._set_status(job, S.SUSPENDED, f"snapshot '{name}' exported")
+            if cancel and error is None:
                 self.cancel(job)
             done(error)
             return
         if job.status is not S.RUNNING:
             raise IllegalJobStateError(
                 f"Cannot export snapshot, job is neither RUNNING nor SUSPENDED, but {job.status.name}")
-        if msg.cancel:
+        if cancel:
             if job.terminating is not None:
                 raise IllegalJobStateError(f"Cannot {TerminationMode.CANCEL_GRACEFUL.name}: Job is already "
                                            f"terminating in mode: {job.terminating.name}")
             job.terminating = TerminationMode.CANCEL_GRACEFUL
             job.terminal_snapshot_wanted = True
-            self._set_status(job, S.COMPLETING, f"exporting snapshot '{msg.name}', then cancelling")
-        job.pending_exports.append((msg.name, done))
+            self._set_status(job, S.COMPLETING, f"exporting snapshot '{name}', then cancelling")
+        job.pending_exports.append((name, done))
         if job.snapshot is None:
-            self.snapshots.start(job, terminal=msg.cancel, exports=job.pending_exports)
-
-    def _on_delete_snapshot(self, incoming: Incoming) -> None:
-        name = incoming.msg.name
-        if not self.snapshots.delete_named(name):
-            raise SnapshotNotFoundError(f"Didn't find a snapshot named '{name}'")
-        self._reply(incoming, p.Ack())
+            self.snapshots.start(job, terminal=cancel, exports=job.pending_exports)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -236,7 +183,13 @@ class JobCoordinator:
         job.terminal_snapshot_wanted = False
         self._terminate(job, "cancelled")
 
-    def _request_termination(self, job: JobRecord, mode: TerminationMode) -> None:
+    def suspend(self, job: JobRecord) -> None:
+        self.request_termination(job, TerminationMode.SUSPEND_GRACEFUL)
+
+    def restart(self, job: JobRecord) -> None:
+        self.request_termination(job, TerminationMode.RESTART_GRACEFUL)
+
+    def request_termination(self, job: JobRecord, mode: TerminationMode) -> None:
         """Suspend or restart a running job.
 
         With a processing guarantee, a graceful mode first takes a terminal snapshot

@@ -26,6 +26,7 @@ from jetmq.ids import MAX_NODE_ID, FlakeIdGenerator
 from jetmq.master.coordinator import JobCoordinator
 from jetmq.master.datadir import DataDir
 from jetmq.master.jobs import JobRepository
+from jetmq.master.requests import ClientRequests
 from jetmq.master.store import NamedStore
 from jetmq.master.launcher import MemberLauncher, describe_exit
 from jetmq.master.membership import Membership
@@ -68,7 +69,7 @@ class MasterServer:
         self.coordinator = JobCoordinator(self.membership, self._send_to_member,
                                           FlakeIdGenerator(os.getpid() & MAX_NODE_ID), NamedStore(),
                                           JobRepository(self.data_dir.jobs_dir), self.data_dir.snapshots_dir)
-        self.handlers.update(self.coordinator.handlers(self._reply))
+        self.handlers.update(ClientRequests(self.coordinator, self._reply).handlers())
         for msg_type, handler in self.coordinator.member_handlers().items():
             self.handlers[msg_type] = self._from_member(handler)
         self.router: RouterSocket | None = None

@@ -1,0 +1,69 @@
+"""Clients' requests to the master, answered from the job coordinator and the stores."""
+from __future__ import annotations
+
+from jetmq import protocol as p
+from jetmq.config import JobConfig
+from jetmq.errors import SnapshotNotFoundError
+from jetmq.master.coordinator import JobCoordinator
+from jetmq.transport import Incoming
+
+
+class ClientRequests:
+    def __init__(self, coordinator: JobCoordinator, reply):
+        """``reply(incoming, msg)`` answers a request."""
+        self._jobs = coordinator
+        self._reply = reply
+
+    def handlers(self) -> dict:
+        jobs, reply = self._jobs, self._reply
+        return {
+            p.SubmitJob: self._on_submit,
+            p.GetJob: lambda i: reply(i, p.JobReply(jobs.job(i.msg.job_id).summary())),
+            p.GetJobs: self._on_get_jobs,
+            p.JobAction: self._on_action,
+            p.ExportSnapshot: self._on_export,
+            p.GetSnapshots: lambda i: reply(i, p.SnapshotsReply(tuple(
+                p.SnapshotSummary(s.path.name, s.creation_time, s.size_bytes, s.job_id, s.job_name)
+                for s in jobs.snapshots.named()))),
+            p.DeleteSnapshot: self._on_delete_snapshot,
+            p.GetMap: lambda i: reply(i, p.SerializedReply(jobs.store.map_entries_blob(i.msg.name))),
+            p.GetList: lambda i: reply(i, p.SerializedReply(jobs.store.list_items_blob(i.msg.name))),
+            p.GetObservable: lambda i: reply(i, p.ObservableItems(
+                *jobs.observables.read(i.msg.name, i.msg.from_seq, i.msg.max_items))),
+        }
+
+    def _on_submit(self, incoming: Incoming) -> None:
+        msg: p.SubmitJob = incoming.msg
+        job = self._jobs.submit(JobConfig.from_dict(msg.config), msg.dag, msg.if_absent)
+        self._reply(incoming, p.JobReply(job.summary()))
+
+    def _on_get_jobs(self, incoming: Incoming) -> None:
+        name = incoming.msg.name
+        jobs = [j.summary() for j in self._jobs.jobs.values() if name is None or j.name == name]
+        self._reply(incoming, p.JobsReply(tuple(jobs)))
+
+    def _on_action(self, incoming: Incoming) -> None:
+        msg: p.JobAction = incoming.msg
+        job = self._jobs.job(msg.job_id)
+        actions = {"cancel": self._jobs.cancel, "suspend": self._jobs.suspend, "restart": self._jobs.restart,
+                   "resume": self._jobs.resume}
+        if msg.action not in actions:
+            raise ValueError(f"unknown job action '{msg.action}'")
+        actions[msg.action](job)
+        self._reply(incoming, p.JobReply(job.summary()))
+
+    def _on_export(self, incoming: Incoming) -> None:
+        """The reply waits until the snapshot is written (or failed)."""
+        msg: p.ExportSnapshot = incoming.msg
+        job = self._jobs.job(msg.job_id)
+
+        def done(error: str | None) -> None:
+            self._reply(incoming, p.ErrorReply("JetError", error) if error else p.JobReply(job.summary()))
+
+        self._jobs.export(job, msg.name, msg.cancel, done)
+
+    def _on_delete_snapshot(self, incoming: Incoming) -> None:
+        name = incoming.msg.name
+        if not self._jobs.snapshots.delete_named(name):
+            raise SnapshotNotFoundError(f"Didn't find a snapshot named '{name}'")
+        self._reply(incoming, p.Ack())
