@@ -97,6 +97,11 @@ class JetClient:
         reply = self._request(p.StopClusterRequest())
         return (reply.master_pid, *reply.member_pids)
 
+    def shutdown_member(self, member_uuid: str) -> None:
+        """Ask a member to leave gracefully: its jobs restart elsewhere (through a terminal
+        snapshot), then it shuts down. Returns once the master has accepted."""
+        self._request(p.StopMemberRequest(member_uuid))
+
     # ------------------------------------------------------------------ jobs
 
     def new_job(self, pipeline_or_dag, config: JobConfig | None = None) -> Job:

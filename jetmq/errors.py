@@ -46,6 +46,10 @@ class JobTimeoutError(JetError):
     """Waiting for a job ran out of time."""
 
 
+class MemberNotFoundError(JetError):
+    """No member of that uuid."""
+
+
 class SnapshotNotFoundError(JetError):
     """No named snapshot of that name."""
 

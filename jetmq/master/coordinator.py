@@ -19,7 +19,7 @@ from jetmq.errors import IllegalJobStateError, JobAlreadyExistsError, JobNotFoun
 from jetmq.ids import FlakeIdGenerator, id_to_string
 from jetmq.job_status import JobStatus
 from jetmq.master.jobs import CANCELLED, ExecutionRecord, JobRecord, JobRepository, TerminationMode, now_ms
-from jetmq.master.membership import ChangeKind, Membership, MembershipChange
+from jetmq.master.membership import Membership
 from jetmq.master.snapshot_store import SnapshotDamagedError, split_for_members
 from jetmq.master.snapshots import SnapshotCoordinator
 from jetmq.master.store import NamedStore, ObservableStore
@@ -43,7 +43,7 @@ class JobCoordinator:
         self.jobs: dict[int, JobRecord] = {}
         self._by_execution: dict[int, JobRecord] = {}
         self._cluster_ready = False  # no execution starts before the first members have all joined
-        membership.add_listener(self._on_membership_change)
+        self.leaving: set[str] = set()  # members asked to leave: no new execution uses them
 
     def member_handlers(self) -> dict:
         """Handlers of messages that only members send (the sender's uuid comes along)."""
@@ -127,6 +127,8 @@ class JobCoordinator:
                 raise JobAlreadyExistsError(
                     f"Another active job with equal name ({config.name}) exists: {active.id_string}")
         job = JobRecord(self._ids.new_id(), config, dag, now_ms())
+        if config.split_brain_protection:
+            job.quorum = len(self.available_members()) // 2 + 1
         self.jobs[job.job_id] = job
         self.repository.create(job)
         log.info("job %s (%s) submitted", job.id_string, job.name)
@@ -256,12 +258,18 @@ class JobCoordinator:
 
     # ------------------------------------------------------------------ executions
 
+    def available_members(self) -> list:
+        """Members a new execution may use: all but those leaving."""
+        return [r for r in self._membership.records() if r.info.uuid not in self.leaving]
+
     def _start_execution(self, job: JobRecord) -> None:
-        records = self._membership.records()
-        if not records or not self._cluster_ready:
+        records = self.available_members()
+        quorum_missing = job.config.split_brain_protection and len(records) < job.quorum
+        if not records or not self._cluster_ready or quorum_missing:
             if job.status is not S.NOT_RUNNING:
-                self._set_status(job, S.NOT_RUNNING, "no members to run on")
-            log.info("job %s waits for members", job.id_string)
+                self._set_status(job, S.NOT_RUNNING, "waiting for members")
+            log.info("job %s waits for members (%d present%s)", job.id_string, len(records),
+                     f", quorum {job.quorum}" if job.config.split_brain_protection else "")
             return
         try:
             restore = self.snapshots.entries_to_restore(job)
@@ -326,6 +334,27 @@ class JobCoordinator:
             self._end_execution(job)
             self._set_status(job, S.COMPLETED, "every member completed")
 
+    def terminate(self, job: JobRecord, mode: TerminationMode, reason: str) -> None:
+        """Stop the job's execution at once; when every member has stopped, apply ``mode``."""
+        job.terminating = mode
+        job.terminal_snapshot_wanted = False
+        self._terminate(job, reason)
+
+    def fail(self, job: JobRecord, failure: str) -> None:
+        self._fail(job, failure)
+
+    def member_left_execution(self, job: JobRecord, uuid: str) -> bool:
+        """A member of the job's execution left; True if the job was terminating anyway
+        (the member then counts as stopped) and needs nothing more."""
+        self.snapshots.member_left(job, uuid)
+        if job.execution is None:
+            return True
+        if job.status is S.COMPLETING:
+            job.execution.stopped.add(uuid)
+            self._maybe_terminated(job)
+            return True
+        return False
+
     def _fail(self, job: JobRecord, failure: str) -> None:
         execution = job.execution
         for uuid in execution.member_uuids:
@@ -341,25 +370,3 @@ class JobCoordinator:
             self.snapshots.abort(job, "the execution ended")
             self._by_execution.pop(job.execution.execution_id, None)
             job.execution = None
-
-    # ------------------------------------------------------------------ membership
-
-    def _on_membership_change(self, change: MembershipChange) -> None:
-        if change.kind is ChangeKind.ADDED:
-            self.start_waiting_jobs()
-            return
-        uuid = change.member.uuid
-        for job in list(self.jobs.values()):
-            execution = job.execution
-            if execution is None or uuid not in execution.member_uuids or job.status.is_terminal:
-                continue
-            self.snapshots.member_left(job, uuid)
-            if job.execution is None:
-                continue
-            if job.status is S.COMPLETING:
-                execution.stopped.add(uuid)
-                self._maybe_terminated(job)
-                continue
-            log.info("job %s: member %s (%s) left: restarting", job.id_string, uuid, change.member.address)
-            job.terminating = TerminationMode.RESTART_FORCEFUL
-            self._terminate(job, f"member {uuid} left the cluster")

@@ -77,6 +77,7 @@ class JobRecord:
     snapshot: object = None  # the SnapshotAttempt in progress
     snapshot_due: float = 0.0  # monotonic time the next regular snapshot is due
     terminal_snapshot_wanted: bool = False
+    quorum: int = 0  # members needed to run, with split-brain protection (saved in the record)
     pending_exports: list = field(default_factory=list)  # exports waiting for the next snapshot
 
     @property
@@ -107,7 +108,7 @@ class JobRecord:
         return {"job_id": self.job_id, "config": self.config.to_dict(), "submission_time": self.submission_time,
                 "status": self.status.name, "failure_text": self.failure_text,
                 "completion_time": self.completion_time, "last_snapshot_id": self.last_snapshot_id,
-                "next_snapshot_id": self.next_snapshot_id}
+                "next_snapshot_id": self.next_snapshot_id, "quorum": self.quorum}
 
 
 class JobRepository:
@@ -145,7 +146,7 @@ class JobRepository:
                                 json_path.with_suffix(".dag").read_bytes(), d["submission_time"],
                                 JobStatus[d["status"]], d["failure_text"], d["completion_time"],
                                 last_snapshot_id=d.get("last_snapshot_id", -1),
-                                next_snapshot_id=d.get("next_snapshot_id", 0))
+                                next_snapshot_id=d.get("next_snapshot_id", 0), quorum=d.get("quorum", 0))
             except Exception as e:
                 log.error("skipping the damaged job record %s: %s", json_path, e)
                 continue

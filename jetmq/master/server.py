@@ -21,12 +21,13 @@ import psutil
 from jetmq.version import __version__
 from jetmq import protocol as p
 from jetmq.config import ClusterConfig, MemberConfig, MEMBER_START_TIMEOUT_S
-from jetmq.errors import AddressInUseError, ClusterStartError
+from jetmq.errors import AddressInUseError, ClusterStartError, MemberNotFoundError
 from jetmq.ids import MAX_NODE_ID, FlakeIdGenerator
 from jetmq.master.coordinator import JobCoordinator
 from jetmq.master.datadir import DataDir
 from jetmq.master.jobs import JobRepository
 from jetmq.master.requests import ClientRequests
+from jetmq.master.topology import TopologyPolicy
 from jetmq.master.store import NamedStore
 from jetmq.master.launcher import MemberLauncher, describe_exit
 from jetmq.master.membership import Membership
@@ -70,6 +71,10 @@ class MasterServer:
                                           FlakeIdGenerator(os.getpid() & MAX_NODE_ID), NamedStore(),
                                           JobRepository(self.data_dir.jobs_dir), self.data_dir.snapshots_dir)
         self.handlers.update(ClientRequests(self.coordinator, self._reply).handlers())
+        self.topology = TopologyPolicy(self.coordinator, self.membership, config.scale_up_delay_ms,
+                                       self._send_to_member)
+        self.handlers[p.LeaveRequest] = self._from_member(lambda uuid, msg: self.topology.leave(uuid))
+        self.handlers[p.StopMemberRequest] = self._on_stop_member
         for msg_type, handler in self.coordinator.member_handlers().items():
             self.handlers[msg_type] = self._from_member(handler)
         self.router: RouterSocket | None = None
@@ -195,6 +200,7 @@ class MasterServer:
     def _tick(self, now: float) -> None:
         self.membership.expire(now)
         self.coordinator.tick(now)
+        self.topology.tick(now)
         if now >= self._next_heartbeat:
             self._next_heartbeat = now + self._interval_s
             for record in self.membership.records():
@@ -314,6 +320,13 @@ class MasterServer:
             state="ACTIVE", version=__version__, cluster_name=self.config.cluster_name,
             master_pid=os.getpid(), master_host=socket.gethostname(), membership_version=self.membership.version,
             members=self.membership.infos()), incoming.corr)
+
+    def _on_stop_member(self, incoming: Incoming) -> None:
+        uuid = incoming.msg.member_uuid
+        if uuid not in self.membership:
+            raise MemberNotFoundError(f"No member with uuid '{uuid}' in the cluster")
+        self.topology.leave(uuid)
+        self._reply(incoming, p.Ack())
 
     def _on_stop_request(self, incoming: Incoming) -> None:
         pids = tuple(r.info.pid for r in self.membership.records() if r.info.forked)

@@ -12,6 +12,7 @@ import enum
 import logging
 import os
 import signal
+import time
 from typing import Callable
 
 from jetmq import protocol as p
@@ -30,6 +31,8 @@ class ExitCode(enum.IntEnum):
     REFUSED = 4  # the master refused this member (e.g. another cluster's name)
 
 
+#: How long a member that got SIGTERM waits for the master to move its jobs away.
+LEAVE_TIMEOUT_S = 60.0
 #: Upper bound on one poll of the main loop when no execution runs.
 MAIN_TICK_S = 0.1
 #: Upper bound on one poll while executions run but made no progress: sources that
@@ -44,6 +47,7 @@ class MemberRuntime:
         self._exit_code: ExitCode | None = None
         self._dump_requested: list = []  # SIGUSR1: log every tasklet's state (a diagnostic)
         self._sigterms = 0
+        self._leave_asked: float | None = None  # when SIGTERM asked the master to let us go
 
     def run(self) -> int:
         if self.config.forked:  # Ctrl-C in the master's terminal is the master's to handle
@@ -90,8 +94,13 @@ class MemberRuntime:
                     self.executions.on_data()
                 elif self.executions.owns(ready):
                     self.executions.on_dealer(ready)
-            if self._sigterms:
-                self._leave("received SIGTERM")
+            if self._sigterms and self._leave_asked is None:
+                # graceful: the master first moves this member's jobs, then sends Shutdown
+                self._leave_asked = time.monotonic()
+                log.info("SIGTERM: asking the master to move this member's jobs before leaving")
+                self._pipe.send(p.LeaveRequest())
+            if self._leave_asked is not None and time.monotonic() - self._leave_asked > LEAVE_TIMEOUT_S:
+                self._leave(f"the master did not release this member within {LEAVE_TIMEOUT_S:.0f} s")
             if self._dump_requested:
                 self._dump_requested.clear()
                 log.warning("state on SIGUSR1:\n%s", self.executions.describe())
@@ -106,7 +115,7 @@ class MemberRuntime:
             msg, _corr = received
             if isinstance(msg, p.Shutdown):
                 log.info("shutdown by the master: %s", msg.reason)
-                self._exit_code = ExitCode.OK
+                self._leave(msg.reason)
             elif isinstance(msg, p.MasterLost):
                 if msg.refused:
                     self._exit_code = ExitCode.REFUSED

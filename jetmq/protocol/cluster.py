@@ -67,6 +67,18 @@ class Goodbye:
 
 
 @message
+class LeaveRequest:
+    """A member asks to leave gracefully: the master moves its jobs, then sends Shutdown."""
+
+
+@message
+class StopMemberRequest:
+    """A client asks a member to leave gracefully (`jet-stop --member UUID`)."""
+
+    member_uuid: str
+
+
+@message
 class Shutdown:
     """The master tells a member to stop and exit."""
 

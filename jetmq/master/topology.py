@@ -1,0 +1,113 @@
+"""What jobs do when members join or leave: Jet's auto-scaling table, and graceful leaves.
+
+| auto-scaling | guarantee       | member added                    | member removed        |
+|--------------|-----------------|---------------------------------|-----------------------|
+| on (default) | any             | restart after the scale-up delay | restart at once       |
+| off          | NONE            | keep running on old members     | fail (TopologyChanged) |
+| off          | at-least/exactly | keep running on old members     | suspend               |
+
+Each addition supersedes a pending scale-up, so several members added within the
+delay cause one restart, and one added and removed again within it causes none: at
+the deadline only jobs running on fewer members than the cluster has restart. A
+member that asks to leave (SIGTERM, `jet-stop --member`) first sees its jobs restart
+gracefully elsewhere, through a terminal snapshot, and is then told to shut down.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+from jetmq import protocol as p
+from jetmq.job_status import JobStatus
+from jetmq.master.coordinator import JobCoordinator
+from jetmq.master.jobs import TerminationMode
+from jetmq.master.membership import ChangeKind, Membership, MembershipChange
+
+log = logging.getLogger(__name__)
+
+S = JobStatus
+
+
+class TopologyPolicy:
+    def __init__(self, coordinator: JobCoordinator, membership: Membership, scale_up_delay_ms: int, send):
+        """``send(member_uuid, msg)`` reaches a member."""
+        self._jobs = coordinator
+        self._membership = membership
+        self._delay_s = scale_up_delay_ms / 1000
+        self._send = send
+        self._scale_up_at: float | None = None
+        self._told: set[str] = set()  # leaving members already told to shut down
+        membership.add_listener(self.on_change)
+
+    # ------------------------------------------------------------------ changes
+
+    def on_change(self, change: MembershipChange) -> None:
+        if change.kind is ChangeKind.ADDED:
+            size = len(self._jobs.available_members())
+            for job in self._jobs.jobs.values():
+                if job.config.split_brain_protection and job.status.is_active:
+                    job.quorum = max(job.quorum, size // 2 + 1)  # raised as members join, never lowered
+            self._scale_up_at = time.monotonic() + self._delay_s
+            self._jobs.start_waiting_jobs()
+            return
+        self._jobs.leaving.discard(change.member.uuid)
+        self._told.discard(change.member.uuid)
+        for job in list(self._jobs.jobs.values()):
+            execution = job.execution
+            if execution is None or change.member.uuid not in execution.member_uuids:
+                continue
+            self._member_removed(job, change)
+
+    def _member_removed(self, job, change: MembershipChange) -> None:
+        uuid, address = change.member.uuid, change.member.address
+        if self._jobs.member_left_execution(job, uuid):
+            return  # the job was terminating anyway
+        if job.config.auto_scaling:
+            log.info("job %s: member %s (%s) left: restarting", job.id_string, uuid, address)
+            self._jobs.terminate(job, TerminationMode.RESTART_FORCEFUL, f"member {uuid} left the cluster")
+        elif not job.uses_snapshots:
+            self._jobs.fail(job, f"TopologyChangedException: member {uuid} ({address}) left the cluster "
+                                 f"and the job has auto-scaling off and no processing guarantee")
+        else:
+            log.info("job %s: member %s (%s) left: suspending (auto-scaling off)", job.id_string, uuid, address)
+            self._jobs.terminate(job, TerminationMode.SUSPEND_FORCEFUL, f"member {uuid} left the cluster")
+
+    # ------------------------------------------------------------------ leaving members
+
+    def leave(self, uuid: str) -> None:
+        """A member asks to leave: move its jobs elsewhere first (see tick)."""
+        if uuid not in self._membership:
+            return
+        log.info("member %s is leaving: its jobs restart on the other members first", uuid)
+        self._jobs.leaving.add(uuid)
+        self._move_jobs_off_leaving_members()
+
+    def _move_jobs_off_leaving_members(self) -> None:
+        leaving = self._jobs.leaving
+        busy = set()
+        for job in self._jobs.jobs.values():
+            execution = job.execution
+            if execution is None or not leaving.intersection(execution.member_uuids):
+                continue
+            busy.update(leaving.intersection(execution.member_uuids))
+            if job.status is S.RUNNING and job.terminating is None:
+                self._jobs.request_termination(job, TerminationMode.RESTART_GRACEFUL)
+        for uuid in leaving - busy - self._told:
+            self._told.add(uuid)
+            self._send(uuid, p.Shutdown("your jobs have moved to other members: you may leave"))
+
+    # ------------------------------------------------------------------ the clock
+
+    def tick(self, now: float) -> None:
+        if self._jobs.leaving:
+            self._move_jobs_off_leaving_members()
+        if self._scale_up_at is None or now < self._scale_up_at:
+            return
+        self._scale_up_at = None
+        size = len(self._jobs.available_members())
+        for job in list(self._jobs.jobs.values()):
+            execution = job.execution
+            if (job.status is S.RUNNING and job.config.auto_scaling and job.terminating is None
+                    and execution is not None and len(execution.member_uuids) < size):
+                log.info("job %s: scaling up from %d to %d members", job.id_string, len(execution.member_uuids), size)
+                self._jobs.request_termination(job, TerminationMode.RESTART_GRACEFUL)
