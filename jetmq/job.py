@@ -51,6 +51,14 @@ class Job:
     def failure_text(self) -> str | None:
         return self._refresh().failure_text
 
+    def metrics(self) -> dict:
+        """The job's counters: executions started (a restart adds one), the members of
+        the current execution, the last committed snapshot id (-1 for none)."""
+        summary = self._refresh()
+        return {"executions_started": summary.executions_started,
+                "execution_members": list(summary.execution_members),
+                "last_snapshot_id": summary.last_snapshot_id}
+
     def _refresh(self) -> p.JobSummary:
         self._summary = self._requester.request(p.GetJob(self.id)).job
         return self._summary

@@ -102,7 +102,8 @@ class JobRecord:
 
     def summary(self) -> p.JobSummary:
         return p.JobSummary(self.job_id, self.name, self.status.name, self.submission_time, self.completion_time,
-                            self.failure_text)
+                            self.failure_text, self.executions_started,
+                            self.execution.member_uuids if self.execution else (), self.last_snapshot_id)
 
     def to_json(self) -> dict:
         return {"job_id": self.job_id, "config": self.config.to_dict(), "submission_time": self.submission_time,

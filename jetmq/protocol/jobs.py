@@ -22,6 +22,9 @@ class JobSummary:
     submission_time: int
     completion_time: int | None
     failure_text: str | None
+    executions_started: int  # by this master (a restart starts one more)
+    execution_members: tuple[str, ...]  # uuids of the members of the current execution
+    last_snapshot_id: int
 
 
 @message
