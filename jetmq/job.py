@@ -57,7 +57,8 @@ class Job:
         summary = self._refresh()
         return {"executions_started": summary.executions_started,
                 "execution_members": list(summary.execution_members),
-                "last_snapshot_id": summary.last_snapshot_id}
+                "last_snapshot_id": summary.last_snapshot_id,
+                "snapshot_in_progress": summary.snapshot_in_progress}
 
     def _refresh(self) -> p.JobSummary:
         self._summary = self._requester.request(p.GetJob(self.id)).job

@@ -24,7 +24,7 @@ from jetmq.core.partition import (
     stable_hash,
 )
 from jetmq.core.processor import Processor, ProcessorContext, Progress
-from jetmq.core.snapshot import BroadcastKey, broadcast_key
+from jetmq.core.snapshot import BroadcastKey, SnapshotContext, broadcast_key
 from jetmq.core.processors import (
     CollectSinkProcessor,
     FilterProcessor,
@@ -65,6 +65,7 @@ __all__ = [
     "is_marker",
     # snapshots
     "BroadcastKey",
+    "SnapshotContext",
     "broadcast_key",
     # partitioning
     "PARTITION_COUNT",

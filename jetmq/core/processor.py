@@ -8,6 +8,7 @@ from enum import IntEnum
 
 from jetmq.core.inbox_outbox import Inbox, Outbox
 from jetmq.core.markers import Watermark
+from jetmq.core.snapshot import SnapshotContext
 
 __all__ = ["Processor", "ProcessorContext", "Progress"]
 
@@ -71,6 +72,8 @@ class ProcessorContext:
     services: object = None
     """The cluster's services for sources and sinks (named maps and lists on the
     master); None when a processor runs outside a cluster, as in unit tests."""
+    snapshot_context: SnapshotContext = field(default_factory=SnapshotContext)
+    """Which snapshot is being taken (mutable: the engine updates it)."""
 
 
 class Processor:

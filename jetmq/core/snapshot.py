@@ -22,3 +22,22 @@ class BroadcastKey:
 
 def broadcast_key(key: Hashable) -> BroadcastKey:
     return BroadcastKey(key)
+
+
+@dataclass
+class SnapshotContext:
+    """A processor's view of snapshots, kept current by the engine.
+
+    ``current_snapshot_id`` is the snapshot being saved during save_to_snapshot() and
+    snapshot_commit_prepare(), and the last one saved afterwards (-1 before the first);
+    ``restored_snapshot_id`` the snapshot this execution's state came from (-1: none).
+    Transactional sinks tag their output with it (see Sinks in exactly-once mode).
+    """
+
+    processing_guarantee: str = "NONE"
+    current_snapshot_id: int = -1
+    restored_snapshot_id: int = -1
+
+    @property
+    def exactly_once(self) -> bool:
+        return self.processing_guarantee == "EXACTLY_ONCE"

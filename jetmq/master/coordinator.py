@@ -35,7 +35,8 @@ class JobCoordinator:
         """``send(member_uuid, msg)`` reaches a member."""
         self._membership = membership
         self._send_to_member = send
-        self.snapshots = SnapshotCoordinator(snapshot_root, send, self._save, self._on_terminal_snapshot)
+        self.snapshots = SnapshotCoordinator(snapshot_root, send, self._save, self._on_terminal_snapshot,
+                                             self._apply_staged)
         self._ids = ids
         self.store = store
         self.observables = ObservableStore()
@@ -55,6 +56,8 @@ class JobCoordinator:
             p.ObservableAttach: lambda uuid, msg: self.observables.attach(msg.name, msg.job_id),
             p.ObservablePublish: lambda uuid, msg: self.observables.publish(msg.name, msg.items),
             p.SnapshotChunk: lambda uuid, msg: self._with_job(uuid, msg, self.snapshots.on_chunk),
+            p.StagedWrite: lambda uuid, msg: self._with_job(
+                uuid, msg, lambda job, m: job.staged.append((m.epoch, m.kind, m.name, m.data))),
             p.SnapshotPhase1Done: lambda uuid, msg: self._with_job(
                 uuid, msg, lambda job, m: self.snapshots.on_phase1_done(job, uuid, m)),
         }
@@ -242,11 +245,11 @@ class JobCoordinator:
         execution = job.execution
         if not execution.all_stopped:
             return
-        self._end_execution(job)
         if execution.succeeded >= set(execution.member_uuids):
             job.terminating = None  # the job ended by itself while being terminated
-            self._set_status(job, S.COMPLETED, "every member completed")
+            self._complete(job)
             return
+        self._end_execution(job)
         mode, job.terminating = job.terminating, None
         if mode.action == "cancel":
             job.failure_text = CANCELLED
@@ -331,8 +334,12 @@ class JobCoordinator:
         if job.status is S.COMPLETING:
             self._maybe_terminated(job)
         elif execution.succeeded >= set(execution.member_uuids):
-            self._end_execution(job)
-            self._set_status(job, S.COMPLETED, "every member completed")
+            self._complete(job)
+
+    def _complete(self, job: JobRecord) -> None:
+        self._apply_staged(job)  # the whole execution succeeded: all its output is final
+        self._end_execution(job)
+        self._set_status(job, S.COMPLETED, "every member completed")
 
     def terminate(self, job: JobRecord, mode: TerminationMode, reason: str) -> None:
         """Stop the job's execution at once; when every member has stopped, apply ``mode``."""
@@ -365,7 +372,22 @@ class JobCoordinator:
         job.failure_text = failure
         self._set_status(job, S.FAILED, failure)
 
+    def _apply_staged(self, job: JobRecord, up_to_epoch: int | None = None) -> None:
+        """Publish exactly-once sink output: the epochs up to a committed snapshot, or
+        (None) everything of an execution that completed. -1 marks the last epoch."""
+        def covered(epoch: int) -> bool:
+            return up_to_epoch is None or 0 <= epoch <= up_to_epoch
+
+        ready = sorted((w for w in job.staged if covered(w[0])), key=lambda w: w[0] if w[0] >= 0 else 1 << 62)
+        job.staged = [w for w in job.staged if not covered(w[0])]
+        for _epoch, kind, name, data in ready:
+            if kind == "map":
+                self.store.map_put_all(name, data)
+            else:
+                self.store.list_add_all(name, data)
+
     def _end_execution(self, job: JobRecord) -> None:
+        job.staged = []  # what was not applied belongs to epochs the next execution replays
         if job.execution is not None:
             self.snapshots.abort(job, "the execution ended")
             self._by_execution.pop(job.execution.execution_id, None)

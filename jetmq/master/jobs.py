@@ -79,6 +79,7 @@ class JobRecord:
     terminal_snapshot_wanted: bool = False
     quorum: int = 0  # members needed to run, with split-brain protection (saved in the record)
     pending_exports: list = field(default_factory=list)  # exports waiting for the next snapshot
+    staged: list = field(default_factory=list)  # the execution's (epoch, kind, name, data) not yet applied
 
     @property
     def uses_snapshots(self) -> bool:
@@ -103,7 +104,8 @@ class JobRecord:
     def summary(self) -> p.JobSummary:
         return p.JobSummary(self.job_id, self.name, self.status.name, self.submission_time, self.completion_time,
                             self.failure_text, self.executions_started,
-                            self.execution.member_uuids if self.execution else (), self.last_snapshot_id)
+                            self.execution.member_uuids if self.execution else (), self.last_snapshot_id,
+                            self.snapshot.snapshot_id if self.snapshot is not None else -1)
 
     def to_json(self) -> dict:
         return {"job_id": self.job_id, "config": self.config.to_dict(), "submission_time": self.submission_time,

@@ -36,12 +36,15 @@ class SnapshotAttempt:
 
 class SnapshotCoordinator:
     def __init__(self, root: Path, send: Callable[[str, object], None], save_job: Callable[[JobRecord], None],
-                 on_terminal_snapshot: Callable[[JobRecord, bool], None]):
-        """``on_terminal_snapshot(job, success)`` is called when a terminal snapshot ends."""
+                 on_terminal_snapshot: Callable[[JobRecord, bool], None],
+                 on_committed: Callable[[JobRecord, int], None]):
+        """``on_terminal_snapshot(job, success)`` is called when a terminal snapshot ends;
+        ``on_committed(job, snapshot_id)`` right after a snapshot commits, before phase 2."""
         self.root = Path(root)
         self._send = send
         self._save_job = save_job
         self._on_terminal = on_terminal_snapshot
+        self._on_committed = on_committed
 
     def job_dir(self, job: JobRecord) -> Path:
         return self.root / "jobs" / id_to_string(job.job_id)
@@ -117,6 +120,7 @@ class SnapshotCoordinator:
         log.info("job %s: snapshot %d committed (%d entries, %d bytes, %.0f ms)", job.id_string,
                  attempt.snapshot_id, info.entry_count, info.size_bytes,
                  (time.monotonic() - attempt.started) * 1000)
+        self._on_committed(job, attempt.snapshot_id)
         for name, done in attempt.exports:
             done(self._export(info.path, name))
         attempt.exports = []

@@ -30,6 +30,19 @@ class ClusterServices:
         if packed:
             self._send(p.ListAddAll(name, p.pack_serialized(packed)))
 
+    def stage_map_put_all(self, execution_id: int, epoch: int, name: str, entries: Iterable[tuple]) -> None:
+        """Exactly-once: these entries become visible when snapshot ``epoch`` commits."""
+        dumps = serialization.dumps
+        packed = [(dumps(key), dumps(value)) for key, value in entries]
+        if packed:
+            self._send(p.StagedWrite(execution_id, epoch, "map", name, p.pack_serialized(packed)))
+
+    def stage_list_add_all(self, execution_id: int, epoch: int, name: str, items: Iterable) -> None:
+        """Exactly-once: these items become visible when snapshot ``epoch`` commits."""
+        packed = [serialization.dumps(item) for item in items]
+        if packed:
+            self._send(p.StagedWrite(execution_id, epoch, "list", name, p.pack_serialized(packed)))
+
     def observable_attach(self, name: str, job_id: int) -> None:
         self._send(p.ObservableAttach(name, job_id))
 

@@ -25,6 +25,7 @@ class JobSummary:
     executions_started: int  # by this master (a restart starts one more)
     execution_members: tuple[str, ...]  # uuids of the members of the current execution
     last_snapshot_id: int
+    snapshot_in_progress: int  # the id of the snapshot being taken, -1 for none
 
 
 @message
@@ -221,6 +222,20 @@ class SnapshotPhase2:
     execution_id: int
     snapshot_id: int
     success: bool
+
+
+@message
+class StagedWrite:
+    """Exactly-once sink output of one epoch (the items before barrier ``epoch``; -1 for
+    those after the last barrier), applied when snapshot ``epoch`` commits (or when the
+    job completes), dropped if the execution ends otherwise. ``kind`` is "map" or "list";
+    ``data`` is as in MapPutAll / ListAddAll."""
+
+    execution_id: int
+    epoch: int
+    kind: str
+    name: str
+    data: bytes
 
 
 @message

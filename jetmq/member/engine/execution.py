@@ -20,7 +20,7 @@ from typing import Callable
 from jetmq.core.dag import DAG, Edge, RoutingPolicy
 from jetmq import serialization
 from jetmq.core.partition import PARTITION_COUNT, local_processor_table, partition_of, processor_partitions
-from jetmq.core.snapshot import BroadcastKey
+from jetmq.core.snapshot import BroadcastKey, SnapshotContext
 from jetmq.core.processor import ProcessorContext, Progress
 from jetmq.member.engine.dataplane import ReceiverTasklet, SenderTasklet
 from jetmq.member.engine.queues import BatchQueue, InputStream
@@ -120,6 +120,8 @@ class Execution:
                     logger=logging.getLogger(f"jetmq.job.{vertex.name}"),
                     owned_partitions=processor_partitions(owned, lp, local_index) if owned else frozenset(),
                     services=plan.services,
+                    snapshot_context=SnapshotContext(plan.processing_guarantee, plan.restored_snapshot_id,
+                                                     plan.restored_snapshot_id),
                 )
                 try:
                     processor = vertex.processor_supplier()

@@ -268,6 +268,7 @@ class ProcessorTasklet:
 
     def _begin_snapshot(self, barrier: SnapshotBarrier) -> None:
         self._barrier = barrier
+        self.context.snapshot_context.current_snapshot_id = barrier.snapshot_id
         self._transition(T.SAVE_SNAPSHOT)
 
     def _save_snapshot(self) -> None:

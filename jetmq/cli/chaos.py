@@ -1,0 +1,140 @@
+"""chaos: kill and pause members while an exactly-once job runs, then check its output.
+
+Usage:
+  chaos [--seconds S] [--interval S] [--members N] [--rate R] [--keys K]
+        [--pause-probability P] [--seed N] [--data-dir DIR]
+  chaos -h | --help
+
+Options:
+  --seconds S              How long to inject faults [default: 60].
+  --interval S             Seconds between faults [default: 4].
+  --members N              Members forked at start [default: 3].
+  --rate R                 Items per second the job's source emits [default: 5000].
+  --keys K                 Keys of the per-key sequence numbers [default: 20].
+  --pause-probability P    Chance that a fault is a pause (SIGSTOP past the heartbeat
+                           timeout, then SIGCONT) instead of a SIGKILL [default: 0.2].
+  --seed N                 Seed of the random choices [default: 1].
+  --data-dir DIR           Keep the cluster's data dir here (default: a temporary one).
+  -h, --help               Show this help.
+
+A local cluster starts (heartbeat timeout 1 s, scale-up delay 1 s) and runs an
+EXACTLY_ONCE job: a source of (key, seq) items, replayable from its offset, into a
+list that commits with snapshots. Every interval a random member is killed (or
+paused) and a replacement joins with `jet-start --join`. At the end the job is
+cancelled and every key's sequence is checked: 0..n-1, no gap, no duplicate.
+Exit code 0 when nothing was lost or duplicated.
+"""
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from jetmq import JobConfig, JobStatus, ProcessingGuarantee
+from jetmq.cli.common import RET_ERROR, RET_OK, parse_args
+from jetmq.embedded import Cluster
+from jetmq.testing import SequenceVerdict, sequence_dag, verify_sequences, wait_until
+
+HEARTBEAT_INTERVAL_MS = 200
+HEARTBEAT_TIMEOUT_MS = 1000
+SCALE_UP_DELAY_MS = 1000
+SNAPSHOT_INTERVAL_MS = 500
+LIST_NAME = "chaos-sequences"
+WAIT_S = 60
+
+
+@dataclass
+class ChaosReport:
+    kills: int
+    pauses: int
+    restarts: int
+    verdict: SequenceVerdict
+    seconds: float
+
+    def lines(self) -> list[str]:
+        v = self.verdict
+        return [
+            f"faults injected:  {self.kills} kills, {self.pauses} pauses over {self.seconds:.0f} s",
+            f"job executions:   {self.restarts + 1} (the job restarted {self.restarts} times)",
+            f"items verified:   {v.items} ({v.keys} keys)",
+            f"lost:             {v.lost}",
+            f"duplicated:       {v.duplicated}",
+            "result:           " + ("EXACTLY ONCE" if v.exactly_once else "FAILED"),
+        ]
+
+
+def run_chaos(seconds: float, interval: float, members: int = 3, rate: int = 5000, keys: int = 20,
+              pause_probability: float = 0.2, seed: int = 1, data_dir: str | Path | None = None,
+              log=print) -> ChaosReport:
+    rng = random.Random(seed)
+    joined: list[subprocess.Popen] = []
+    kills = pauses = 0
+    with Cluster(members=members, data_dir=data_dir, heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
+                 heartbeat_timeout_ms=HEARTBEAT_TIMEOUT_MS, scale_up_delay_ms=SCALE_UP_DELAY_MS) as cluster:
+        try:
+            config = JobConfig(name="chaos", processing_guarantee=ProcessingGuarantee.EXACTLY_ONCE,
+                               snapshot_interval_ms=SNAPSHOT_INTERVAL_MS)
+            job = cluster.new_job(sequence_dag(LIST_NAME, keys=keys, per_second=rate), config)
+            wait_until(lambda: job.status is JobStatus.RUNNING, WAIT_S, "the chaos job did not start")
+            start = time.monotonic()
+            while time.monotonic() - start < seconds:
+                time.sleep(interval * rng.uniform(0.5, 1.5))  # the pace of the faults
+                victim = rng.choice(cluster.cluster().members)
+                if rng.random() < pause_probability:
+                    _pause(victim.pid, HEARTBEAT_TIMEOUT_MS / 1000 + 0.5)
+                    pauses += 1
+                    log(f"[{time.monotonic() - start:5.1f} s] paused member {victim.uuid[:8]} (pid {victim.pid})")
+                else:
+                    psutil.Process(victim.pid).send_signal(signal.SIGKILL)
+                    kills += 1
+                    log(f"[{time.monotonic() - start:5.1f} s] killed member {victim.uuid[:8]} (pid {victim.pid})")
+                joined.append(_join(cluster))
+            elapsed = time.monotonic() - start
+            wait_until(lambda: job.status is JobStatus.RUNNING, WAIT_S, lambda: f"the job is {job.status}")
+            restarts = job.metrics()["executions_started"] - 1
+            job.cancel()
+            wait_until(lambda: job.status is JobStatus.FAILED, WAIT_S, "the job did not end")
+            verdict = verify_sequences(cluster.get_list(LIST_NAME))
+        finally:
+            for process in joined:
+                process.kill()
+                process.wait()
+    return ChaosReport(kills, pauses, restarts, verdict, elapsed)
+
+
+def _pause(pid: int, seconds: float) -> None:
+    process = psutil.Process(pid)
+    process.send_signal(signal.SIGSTOP)
+    try:
+        time.sleep(seconds)  # long enough for the heartbeat timeout: the fault itself
+    finally:
+        try:
+            process.send_signal(signal.SIGCONT)
+        except psutil.NoSuchProcess:
+            pass
+
+
+def _join(cluster: Cluster) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "jetmq.cli.start", "--join", cluster.address,
+         "--heartbeat-interval-ms", str(HEARTBEAT_INTERVAL_MS), "--heartbeat-timeout-ms", str(HEARTBEAT_TIMEOUT_MS)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(__doc__, argv)
+    report = run_chaos(float(args["--seconds"]), float(args["--interval"]), int(args["--members"]),
+                       int(args["--rate"]), int(args["--keys"]), float(args["--pause-probability"]),
+                       int(args["--seed"]), args["--data-dir"])
+    print("\n".join(report.lines()))
+    return RET_OK if report.verdict.exactly_once else RET_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())
