@@ -1,18 +1,21 @@
-"""Run every benchmark and print one table: ``scripts/bench`` (or python -m bench)."""
+"""Run every benchmark and print one table: ``scripts/bench`` (or python -m bench [names...])."""
+import importlib
 import sys
 
-from bench import detection, shuffle
 from bench.report import print_table
 
-BENCHMARKS = {"detection": detection, "shuffle": shuffle}
+BENCHMARKS = ["detection", "shuffle", "wordcount", "lifecycle", "recovery"]
 
 
 def main() -> None:
     """All benchmarks, or those named on the command line (e.g. python -m bench shuffle)."""
-    names = sys.argv[1:] or list(BENCHMARKS)
+    names = sys.argv[1:] or BENCHMARKS
+    unknown = set(names) - set(BENCHMARKS)
+    if unknown:
+        raise SystemExit(f"unknown benchmark(s) {sorted(unknown)}; choose from {BENCHMARKS}")
     rows = []
     for name in names:
-        rows += BENCHMARKS[name].run()
+        rows += importlib.import_module(f"bench.{name}").run()
     print_table(rows)
 
 
