@@ -24,6 +24,15 @@ from jetmq.errors import (
 )
 from jetmq.job import Job
 from jetmq.job_status import JobStatus
+from jetmq.pipeline import (
+    AggregateOperation,
+    AggregateOperations,
+    Pipeline,
+    Sinks,
+    SinkBuilder,
+    Sources,
+    SourceBuilder,
+)
 
 __all__ = [
     # clients and clusters
@@ -39,6 +48,14 @@ __all__ = [
     "JobConfig",
     "JobStatus",
     "ProcessingGuarantee",
+    # pipelines
+    "AggregateOperation",
+    "AggregateOperations",
+    "Pipeline",
+    "Sinks",
+    "SinkBuilder",
+    "Sources",
+    "SourceBuilder",
     # errors
     "JetError",
     "AddressInUseError",

@@ -36,7 +36,8 @@ from pathlib import Path
 
 import psutil
 
-from jetmq import JobConfig, JobStatus, ProcessingGuarantee
+from jetmq.config import JobConfig, ProcessingGuarantee
+from jetmq.job_status import JobStatus
 from jetmq.cli.common import RET_ERROR, RET_OK, parse_args
 from jetmq.embedded import Cluster
 from jetmq.testing import SequenceVerdict, sequence_dag, verify_sequences, wait_until

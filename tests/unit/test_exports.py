@@ -8,6 +8,7 @@ pytestmark = pytest.mark.timeout(30)
 PUBLIC_API = {
     "Cluster", "ClusterState", "JetClient", "JobStateSnapshot", "Member", "bootstrapped_instance", "connect",
     "Job", "JobConfig", "JobStatus", "ProcessingGuarantee",
+    "AggregateOperation", "AggregateOperations", "Pipeline", "Sinks", "SinkBuilder", "Sources", "SourceBuilder",
     "JetError", "AddressInUseError", "CancellationError", "ClusterStartError", "IllegalJobStateError", "ClusterUnreachableError", "JobAlreadyExistsError",
     "JobFailedError", "JobNotFoundError", "JobTimeoutError", "RemoteError", "SerializationError",
     "SnapshotNotFoundError",
