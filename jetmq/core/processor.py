@@ -74,6 +74,9 @@ class ProcessorContext:
     master); None when a processor runs outside a cluster, as in unit tests."""
     snapshot_context: SnapshotContext = field(default_factory=SnapshotContext)
     """Which snapshot is being taken (mutable: the engine updates it)."""
+    metrics: dict = field(default_factory=dict)
+    """The processor's own counters by name (e.g. "lateEventsDropped"), mutable; the
+    member logs them when the execution ends."""
 
 
 class Processor:

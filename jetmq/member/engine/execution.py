@@ -294,6 +294,8 @@ class Execution:
 
     def close(self) -> None:
         for tasklet in self.processor_tasklets:
+            if tasklet.context.metrics:
+                log.info("metrics of %s: %s", tasklet.where, tasklet.context.metrics)
             try:
                 tasklet.close()
             except Exception:
