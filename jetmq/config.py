@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,12 +32,17 @@ def default_data_dir(cluster_name: str) -> Path:
     return Path(state_home) / "jetmq" / cluster_name
 
 
+#: A host zmq can connect to: a name or IPv4 address, or a bracketed IPv6 address.
+_HOST = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*|\[[0-9A-Fa-f:.%]+\]")
+
+
 def parse_address(text: str, default_port: int = DEFAULT_PORT) -> tuple[str, int]:
     """``HOST[:PORT]`` as (host, port); ValueError with the text when malformed."""
     host, sep, port = text.strip().rpartition(":")
     if not sep:
         host, port = text.strip(), str(default_port)
-    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+    if (not host or not _HOST.fullmatch(host) or not (port.isascii() and port.isdigit())
+            or not 0 <= int(port) <= 65535):
         raise ValueError(f"'{text}' is not an address of the form HOST:PORT")
     return host, int(port)
 
@@ -55,6 +61,8 @@ class ClusterConfig:
     scale_up_delay_ms: int = SCALE_UP_DELAY_MS
 
     def __post_init__(self):
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be between 0 and 65535, not {self.port}")
         if self.member_count < 0:
             raise ValueError(f"member count must be 0 or more, not {self.member_count}")
         if self.heartbeat_interval_ms <= 0 or self.heartbeat_timeout_ms <= self.heartbeat_interval_ms:

@@ -76,7 +76,7 @@ class Requester:
         addresses = self.addresses or resolve_addresses(None)
         per_address_s = max(1.0, timeout_s / len(addresses))
         for address in addresses:
-            self._dealer = DealerSocket(tcp_endpoint(*parse_address(address)))
+            self._dealer = DealerSocket(tcp_endpoint(*parse_address(address)), immediate=False)
             self.address = address
             try:
                 return self._exchange(msg, per_address_s)

@@ -95,7 +95,10 @@ class RouterSocket:
                 frames = self._sock.recv_multipart(flags=zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 return None
-            fd = frames[-1].get(zmq.SRCFD) if len(frames) > 1 else -1
+            try:
+                fd = frames[-1].get(zmq.SRCFD) if len(frames) > 1 else -1
+            except zmq.ZMQError:  # no source fd (a ZMTP/1.0 peer, or a connection already gone)
+                fd = -1
             decoded = _decode_or_log([f.bytes for f in frames[1:]], self.endpoint)
             if decoded is not None:
                 return Incoming(frames[0].bytes, decoded[0], decoded[1], fd)
@@ -106,11 +109,11 @@ class RouterSocket:
             self._monitor = self._sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
         return DisconnectMonitor(self._monitor)
 
-    def close(self) -> None:
+    def close(self, linger_ms: int = LINGER_MS) -> None:
         if self._monitor is not None:
             self._sock.disable_monitor()
             self._monitor.close(linger=0)
-        self._sock.close(linger=LINGER_MS)
+        self._sock.close(linger=linger_ms)
 
 
 class DisconnectMonitor:
@@ -137,7 +140,7 @@ class DisconnectMonitor:
 class DealerSocket:
     """A member's or client's connection to the master."""
 
-    def __init__(self, endpoint: str, identity: bytes | None = None):
+    def __init__(self, endpoint: str, identity: bytes | None = None, immediate: bool = True):
         self.endpoint = endpoint
         self._sock = context().socket(zmq.DEALER)
         self._sock.setsockopt(zmq.LINGER, LINGER_MS)
@@ -145,7 +148,9 @@ class DealerSocket:
         self._sock.setsockopt(zmq.RCVHWM, CONTROL_HWM)
         # queue nothing while disconnected: a send then fails at once instead of
         # piling up stale hellos and requests that arrive in a burst on reconnect
-        self._sock.setsockopt(zmq.IMMEDIATE, 1)
+        # (a requester passes immediate=False: with IMMEDIATE, a reply already received is
+        # discarded when the peer hangs up before it is read, e.g. a master's last StopClusterReply)
+        self._sock.setsockopt(zmq.IMMEDIATE, 1 if immediate else 0)
         self._sock.setsockopt(zmq.RECONNECT_IVL, 100)
         self._sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
         if identity is not None:

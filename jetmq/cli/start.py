@@ -40,9 +40,9 @@ from jetmq.config import ClusterConfig, MemberConfig, default_data_dir, default_
 from jetmq.embedded import START_TIMEOUT_S, read_ready_line
 from jetmq.errors import ClusterStartError
 from jetmq.logs import configure_logging
-from jetmq.master.server import MasterServer
+from jetmq.master.server import SHUTDOWN_LINGER_MS, MasterServer
 from jetmq.member.runtime import MemberRuntime
-from jetmq.transport import tcp_endpoint
+from jetmq.transport import context, tcp_endpoint
 
 
 def _int(args: dict, option: str) -> int:
@@ -120,6 +120,9 @@ def start_master(args: dict, argv: list[str]) -> int:
                       path=data_dir / "logs" / "master.log")
     server = MasterServer(config, on_ready=ready, on_failure=on_failure)
     code = server.run()
+    # sockets close with a linger, but it holds only while the context terminates: without
+    # this the process exits with its last StopClusterReply and Shutdowns still queued
+    context().destroy(linger=SHUTDOWN_LINGER_MS)
     if code != RET_OK and args["--ready-fd"] is None:
         fail(server.failure or "the master failed; see its log")
     return code

@@ -29,7 +29,7 @@ from jetmq.master.jobs import JobRepository
 from jetmq.master.requests import ClientRequests
 from jetmq.master.topology import TopologyPolicy
 from jetmq.master.store import NamedStore
-from jetmq.master.launcher import MemberLauncher, describe_exit
+from jetmq.master.launcher import STOP_GRACE_S, MemberLauncher, describe_exit
 from jetmq.master.membership import Membership
 from jetmq.transport import Incoming, Poller, RouterSocket, tcp_endpoint
 
@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 LOCAL_PID_CHECK_INTERVAL_S = 0.2
 #: Upper bound on one poll, so expiry and heartbeats run even when all is quiet.
 MAX_POLL_S = 0.1
+#: How long a stopping master may take to deliver its last replies and Shutdown messages.
+SHUTDOWN_LINGER_MS = 1000
 
 
 class MasterServer:
@@ -96,9 +98,9 @@ class MasterServer:
             if isinstance(e, AddressInUseError):
                 self.failure += ": is another jetmq cluster running? Choose another port with --port"
             log.error("%s", self.failure)
+            self._shutdown()  # before reporting: jet-start --daemon kills us as soon as it hears
             if self._on_failure:
                 self._on_failure(self.failure)
-            self._shutdown()
             return 1
         try:
             self._serve()
@@ -165,10 +167,19 @@ class MasterServer:
         if self.launcher is not None:
             self.launcher.stop_all()
         if self.router is not None:
-            self.router.close()
+            self._wait_for_joined_members_to_hang_up(STOP_GRACE_S)
+            self.router.close(linger_ms=SHUTDOWN_LINGER_MS)
         self.data_dir.release()
         signal.set_wakeup_fd(-1)
         log.info("master stopped")
+
+    def _wait_for_joined_members_to_hang_up(self, grace_s: float) -> None:
+        """Keep the socket open until joined members told to shut down have closed their connections."""
+        fds = {r.fd for r in self.membership.records() if not r.info.forked}
+        deadline = time.monotonic() + grace_s
+        while fds and time.monotonic() < deadline:
+            if self._monitor.socket.poll(100):
+                fds -= set(self._monitor.recv_disconnected_fds())
 
     # ------------------------------------------------------------------ the loop
 
@@ -235,8 +246,10 @@ class MasterServer:
                 continue
             try:
                 gone = psutil.Process(info.pid).status() == psutil.STATUS_ZOMBIE
-            except psutil.NoSuchProcess:
+            except (psutil.NoSuchProcess, ValueError):  # ValueError: pid <= 0, from a peer that lied
                 gone = True
+            except psutil.AccessDenied:
+                gone = False
             if gone:
                 self.membership.remove(info.uuid, f"its process (pid {info.pid}) is gone")
 
@@ -272,10 +285,10 @@ class MasterServer:
         hello: p.Hello = incoming.msg
         if hello.cluster_name != self.config.cluster_name:
             self.router.send(incoming.peer, p.Refused(
-                f"this is cluster '{self.config.cluster_name}', not '{hello.cluster_name}'"))
+                f"this is cluster '{self.config.cluster_name}', not '{hello.cluster_name}'"), incoming.corr)
             return
         if self._stopping:
-            self.router.send(incoming.peer, p.Refused("the cluster is stopping"))
+            self.router.send(incoming.peer, p.Refused("the cluster is stopping"), incoming.corr)
             return
         info = p.MemberInfo(hello.member_uuid, hello.data_address, hello.pid, hello.host, hello.forked)
         self.membership.add(info, incoming.peer, incoming.fd, time.monotonic())

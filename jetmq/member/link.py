@@ -45,6 +45,7 @@ class MasterLink(threading.Thread):
         self._stop_event = threading.Event()
         self.state = LinkState.JOINING
         self.joined_event = threading.Event()
+        self._hello_corr = 0  # correlation id of the last Hello: only a refusal of it is final
 
     def stop(self) -> None:
         self._stop_event.set()
@@ -95,14 +96,16 @@ class MasterLink(threading.Thread):
                 self.joined_event.set()
                 self._pipe.send(msg)
             elif isinstance(msg, p.Refused):
-                self._on_refused(msg.reason)
+                self._on_refused(msg.reason, corr)
             elif not isinstance(msg, p.Heartbeat):
                 self._pipe.send(msg, corr)
 
-    def _on_refused(self, reason: str) -> None:
+    def _on_refused(self, reason: str, corr: int) -> None:
         if self.state is LinkState.JOINED:  # the master dropped us: join again
             self._transition(LinkState.JOINING, f"refused by the master ({reason})")
             self._next_hello = 0.0
+        elif corr != self._hello_corr:  # a stale answer to a heartbeat sent before we were dropped
+            log.info("ignored a refusal of an earlier message while joining: %s", reason)
         else:
             log.error("the master refused this member: %s", reason)
             self._transition(LinkState.CLOSED, reason)
@@ -123,7 +126,8 @@ class MasterLink(threading.Thread):
             hello = p.Hello(self.config.uuid, os.getpid(), socket.gethostname(),
                             self.data_address, self.config.forked, self.config.cluster_name)
             # not yet connected: try again on the next tick rather than a whole interval later
-            sent = self._dealer.send(hello)
+            self._hello_corr += 1
+            sent = self._dealer.send(hello, self._hello_corr)
             self._next_hello = now + (self._interval_s if sent else LINK_TICK_S)
         elif self.state is LinkState.JOINED:
             if now - self._last_master_seen > self._timeout_s:
