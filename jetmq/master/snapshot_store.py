@@ -3,8 +3,8 @@
     <data-dir>/snapshots/jobs/<job id>/<snapshot id>/chunk-00000.lz4 ... manifest.json
     <data-dir>/snapshots/named/<name>/chunk-00000.lz4 ... manifest.json
 
-A chunk holds one vertex's state entries, (partition, pickled key, pickled value),
-as members sent them; the master never unpickles keys or values. The manifest names
+A chunk holds one vertex's state as members sent it: groups of (partition, pickled
+list of (key, value), count); the master never unpickles keys or values. The manifest names
 every chunk with its size and CRC-32 and is written last, by an atomic rename, so a
 snapshot without a manifest never existed, and a damaged chunk is detected on load.
 """
@@ -54,9 +54,8 @@ class SnapshotWriter:
         self._chunks: list[dict] = []
         self._entries = 0
 
-    def add_chunk(self, vertex: str, entries_blob: bytes) -> None:
-        """A member's batch of a vertex's entries (a packed list of (partition, key, value))."""
-        entry_count = len(unpack_serialized(entries_blob))
+    def add_chunk(self, vertex: str, entries_blob: bytes, entry_count: int) -> None:
+        """A member's batch of a vertex's state: a packed list of (partition, pickled entries, count)."""
         data = lz4.frame.compress(pack_serialized([vertex.encode(), entries_blob]))
         name = f"chunk-{len(self._chunks):05d}.lz4"
         with open(self.path / name, "wb") as f:

@@ -93,7 +93,7 @@ class SnapshotCoordinator:
     def on_chunk(self, job: JobRecord, msg: p.SnapshotChunk) -> None:
         attempt = self._attempt(job, msg.execution_id, msg.snapshot_id)
         if attempt is not None:
-            attempt.writer.add_chunk(msg.vertex, msg.entries)
+            attempt.writer.add_chunk(msg.vertex, msg.entries, msg.entry_count)
 
     def on_phase1_done(self, job: JobRecord, uuid: str, msg: p.SnapshotPhase1Done) -> None:
         attempt = self._attempt(job, msg.execution_id, msg.snapshot_id)

@@ -20,8 +20,8 @@ log = logging.getLogger(__name__)
 
 #: How long a finished execution's connections may take to deliver their last frames.
 DATA_LINGER_MS = 5000
-#: State entries per SnapshotChunk message (a few MB at most for small keys and values).
-SNAPSHOT_CHUNK_ENTRIES = 20_000
+#: A SnapshotChunk message carries about this many bytes of pickled state.
+SNAPSHOT_CHUNK_BYTES = 4 << 20
 
 
 @dataclass
@@ -117,11 +117,21 @@ class ExecutionService:
 
     def _phase1_done(self, execution_id: int, snapshot_id: int, entries: dict[str, list]) -> None:
         """Stream this member's state to the master in chunks, then report phase 1 done."""
-        for vertex, vertex_entries in entries.items():
-            for start in range(0, len(vertex_entries), SNAPSHOT_CHUNK_ENTRIES):
-                chunk = vertex_entries[start:start + SNAPSHOT_CHUNK_ENTRIES]
-                self._send_to_master(p.SnapshotChunk(execution_id, snapshot_id, vertex, p.pack_serialized(chunk)))
+        for vertex, groups in entries.items():
+            chunk, size = [], 0
+            for group in groups:
+                chunk.append(group)
+                size += len(group[1])
+                if size >= SNAPSHOT_CHUNK_BYTES:
+                    self._send_chunk(execution_id, snapshot_id, vertex, chunk)
+                    chunk, size = [], 0
+            if chunk:
+                self._send_chunk(execution_id, snapshot_id, vertex, chunk)
         self._send_to_master(p.SnapshotPhase1Done(execution_id, snapshot_id, None))
+
+    def _send_chunk(self, execution_id: int, snapshot_id: int, vertex: str, groups: list) -> None:
+        count = sum(group[2] for group in groups)
+        self._send_to_master(p.SnapshotChunk(execution_id, snapshot_id, vertex, count, p.pack_serialized(groups)))
 
     # ------------------------------------------------------------------ data plane
 

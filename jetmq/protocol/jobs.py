@@ -157,7 +157,7 @@ class InitExecution:
     config: dict[str, typing.Any]
     dag: bytes
     restored_snapshot_id: int  # -1: the job starts with empty state
-    restore: bytes | None  # this member's snapshot entries: packed [(vertex, [(partition, key, value)])]
+    restore: bytes | None  # this member's state: packed [(vertex, [(partition, pickled entries, count)])]
 
 
 @message
@@ -198,11 +198,13 @@ class StartSnapshot:
 
 @message
 class SnapshotChunk:
-    """Some of a vertex's state entries on one member: a packed list of (partition, key, value)."""
+    """Some of a vertex's state on one member: a packed list of (partition, pickled list of
+    (key, value), entry count); partition -1 holds broadcast entries."""
 
     execution_id: int
     snapshot_id: int
     vertex: str
+    entry_count: int
     entries: bytes
 
 

@@ -140,12 +140,15 @@ class Execution:
     def _restored_entries(self, vertex: str, owned: list[int], lp: int, local_index: int) -> list:
         """The (key, value) state entries for one processor: broadcast ones, and keyed
         ones whose partition this processor handles."""
-        entries = self._restore.get(vertex)
-        if not entries:
+        groups = self._restore.get(vertex)
+        if not groups:
             return []
         table = local_processor_table(owned, lp) if owned else [p % lp for p in range(PARTITION_COUNT)]
-        return [(serialization.loads(k), serialization.loads(v)) for partition, k, v in entries
-                if partition < 0 or table[partition] == local_index]
+        entries = []
+        for partition, blob, _count in groups:
+            if partition < 0 or table[partition] == local_index:
+                entries.extend(serialization.loads(blob))
+        return entries
 
     def _priority(self, vertex: str, ordinal: int) -> int:
         for edge in self.dag.inbound_edges(vertex):
@@ -243,11 +246,18 @@ class Execution:
         self._maybe_phase1_done(snapshot_id)
 
     def _collect(self, vertex: str, entries: list) -> None:
-        dumps = serialization.dumps
-        target = self._snapshot_entries.setdefault(vertex, [])
-        for key, value in entries:
+        """Serialize state entries at once (the processor may change its state right
+        after), grouped by partition: (partition, pickled [(key, value)...], count).
+        The master splits snapshots by partition without unpickling anything."""
+        groups: dict[int, list] = {}
+        for entry in entries:
+            key = entry[0]
             partition = -1 if type(key) is BroadcastKey else partition_of(key)
-            target.append((partition, dumps(key), dumps(value)))
+            groups.setdefault(partition, []).append(entry)
+        target = self._snapshot_entries.setdefault(vertex, [])
+        dumps = serialization.dumps
+        for partition, group in groups.items():
+            target.append((partition, dumps(group), len(group)))
 
     def _snapshot_done(self, tasklet: ProcessorTasklet, snapshot_id: int) -> None:
         if snapshot_id == self.snapshot_request.snapshot_id:  # else start_snapshot() will see it

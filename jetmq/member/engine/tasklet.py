@@ -26,6 +26,9 @@ from jetmq.member.engine.routing import OutboundEdge
 
 log = logging.getLogger(__name__)
 
+#: State entries a processor may offer per save_to_snapshot() call; large, so that the
+#: entries of a call group into few pickles per partition.
+SNAPSHOT_BUCKET_CAPACITY = 32_768
 _NO_WATERMARK = -(1 << 62)
 _ENDED = 1 << 62
 
@@ -79,7 +82,7 @@ class ProcessorTasklet:
         self.context = context
         self.name = f"{context.vertex_name}#{context.global_index}"
         self.where = f"ProcessorTasklet{{{self.name}}}"  # how failure texts name it, as Jet's
-        self.outbox = Outbox(len(outputs), outbox_capacity)
+        self.outbox = Outbox(len(outputs), outbox_capacity, SNAPSHOT_BUCKET_CAPACITY)
         self._outputs = outputs
         self._inbox = Inbox()
         self._inbox_ordinal = -1
