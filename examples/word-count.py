@@ -1,9 +1,12 @@
 """Word count: the lines of the files in a directory, split into words, counted.
 
-    python examples/word-count.py <directory>
+    python examples/word-count.py <directory>        # on an embedded 2-member cluster
+    bin/jet submit examples/word-count.py <directory>  # on the running cluster
 
-Starts an embedded cluster of two members, runs the job, and prints the ten most
-frequent words. The counts stay in the cluster's map "counts".
+Runs the job and prints the ten most frequent words; the counts stay in the
+cluster's map "counts". Run with `jet submit`, the job goes to the cluster the
+CLI names; run with plain python, jetmq.bootstrapped_instance() starts an embedded
+cluster for the script, as Jet's does.
 """
 import sys
 import time
@@ -28,12 +31,12 @@ def main(argv: list[str]) -> int:
         print(__doc__.strip(), file=sys.stderr)
         return 2
     pipeline = build_pipeline(argv[1])
-    with jetmq.Cluster(members=2) as jet:
-        started = time.monotonic()
-        job = jet.new_job(pipeline)
-        job.join()
-        elapsed = time.monotonic() - started
-        counts = jet.get_map("counts")
+    jet = jetmq.bootstrapped_instance()
+    started = time.monotonic()
+    job = jet.new_job(pipeline)
+    job.join()
+    elapsed = time.monotonic() - started
+    counts = jet.get_map("counts")
     top = sorted(counts.items(), key=lambda entry: (-entry[1], entry[0]))[:10]
     print(f"{sum(counts.values()):,} words, {len(counts):,} distinct, counted in {elapsed:.2f} s")
     for word, count in top:

@@ -2,17 +2,24 @@
 
 `jet submit -n NAME -s SNAPSHOT script.py` sets the context before running the
 script, so every job the script submits gets that name and initial snapshot, and the
-CLI learns which jobs the script submitted. Outside `jet submit` it is a plain client
-of the cluster at $JET_ADDRESSES (else 127.0.0.1:5701).
+CLI learns which jobs the script submitted. Outside `jet submit` (a script run with
+plain `python`), it is, as Jet's bootstrapped instance, an embedded cluster: a local
+``jetmq.Cluster`` of two members, started on first use and stopped when the
+interpreter exits.
 """
 from __future__ import annotations
 
+import atexit
 import dataclasses
 from dataclasses import dataclass, field
 
 from jetmq.client import JetClient
 from jetmq.config import JobConfig
+from jetmq.embedded import Cluster
 from jetmq.job import Job
+
+#: Members of the embedded cluster a script gets when run without `jet submit`.
+EMBEDDED_MEMBERS = 2
 
 
 @dataclass
@@ -49,6 +56,15 @@ class BootstrappedClient(JetClient):
         return job
 
 
+_embedded: Cluster | None = None
+
+
 def bootstrapped_instance() -> JetClient:
     """The cluster client for a job script (see the module's doc)."""
-    return BootstrappedClient(_context or SubmitContext())
+    global _embedded
+    if _context is not None:
+        return BootstrappedClient(_context)
+    if _embedded is None:
+        _embedded = Cluster(members=EMBEDDED_MEMBERS).start()
+        atexit.register(_embedded.stop)
+    return _embedded

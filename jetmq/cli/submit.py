@@ -9,6 +9,7 @@ import traceback
 from jetmq import bootstrap
 from jetmq.cli.common import RET_OK, CommandError
 from jetmq.client import JetClient
+from jetmq.requester import resolve_addresses
 
 
 def cmd_submit(client: JetClient, args: dict) -> int:
@@ -21,7 +22,7 @@ def cmd_submit(client: JetClient, args: dict) -> int:
     if args["--snapshot"]:
         print(f"Will restore the job from the snapshot with name '{args['--snapshot']}'")
     sys.stdout.flush()
-    context = bootstrap.SubmitContext(client._requester.addresses, args["--name"], args["--snapshot"])
+    context = bootstrap.SubmitContext(resolve_addresses(args["--addresses"]), args["--name"], args["--snapshot"])
     bootstrap.set_context(context)
     saved_argv = sys.argv
     sys.argv = [path, *arguments]

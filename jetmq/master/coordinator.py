@@ -358,7 +358,13 @@ class JobCoordinator:
             return True
         if job.status is S.COMPLETING:
             job.execution.stopped.add(uuid)
-            self._maybe_terminated(job)
+            if job.terminating is not None and job.execution is not None:
+                # no snapshot can complete without the member: stop now, and the next
+                # execution starts from the last good snapshot
+                job.terminal_snapshot_wanted = False
+                self._terminate(job, f"member {uuid} left while the job was terminating")
+            else:
+                self._maybe_terminated(job)
             return True
         return False
 

@@ -61,7 +61,7 @@ class MasterLink(threading.Thread):
             self._run()
         except Exception:
             log.exception("master link failed")
-            self._pipe.send(p.MasterLost("the master link thread failed", refused=False))
+            self._pipe.send(p.MasterLost("the master link thread failed", "lost"))
         finally:
             self._pipe.close()
 
@@ -104,12 +104,14 @@ class MasterLink(threading.Thread):
         if self.state is LinkState.JOINED:  # the master dropped us: join again
             self._transition(LinkState.JOINING, f"refused by the master ({reason})")
             self._next_hello = 0.0
+            # the master counts this member gone: whatever it was running is orphaned
+            self._pipe.send(p.MasterLost(f"dropped by the master: {reason}", "dropped"))
         elif corr != self._hello_corr:  # a stale answer to a heartbeat sent before we were dropped
             log.info("ignored a refusal of an earlier message while joining: %s", reason)
         else:
             log.error("the master refused this member: %s", reason)
             self._transition(LinkState.CLOSED, reason)
-            self._pipe.send(p.MasterLost(reason, refused=True))
+            self._pipe.send(p.MasterLost(reason, "refused"))
 
     def _drain_pipe(self) -> None:
         while (received := self._pipe.recv()) is not None:
@@ -138,7 +140,7 @@ class MasterLink(threading.Thread):
 
     def _master_lost(self, reason: str) -> None:
         log.warning("master lost: %s", reason)
-        self._pipe.send(p.MasterLost(reason, refused=False))
+        self._pipe.send(p.MasterLost(reason, "lost"))
         if self.config.forked:
             self._transition(LinkState.CLOSED, reason)
         else:  # a joined member waits for the master to come back, on a fresh socket

@@ -117,12 +117,13 @@ class MemberRuntime:
                 log.info("shutdown by the master: %s", msg.reason)
                 self._leave(msg.reason)
             elif isinstance(msg, p.MasterLost):
-                if msg.refused:
+                if msg.kind == "refused":
                     self._exit_code = ExitCode.REFUSED
-                elif self.config.forked:
+                elif self.config.forked and msg.kind == "lost":
                     self._exit_code = ExitCode.MASTER_LOST
                 else:
-                    log.warning("master lost (%s); waiting for it to come back", msg.reason)
+                    log.warning("%s; dropping every execution and joining again", msg.reason)
+                    self.executions.close()
             elif self.executions.on_message(msg):
                 pass
             elif isinstance(msg, p.Welcome):

@@ -87,10 +87,14 @@ class Shutdown:
 
 @message
 class MasterLost:
-    """In-process only: a member's link thread tells its main thread the master is gone."""
+    """In-process only: a member's link thread tells its main thread it lost the master.
+
+    ``kind``: "refused" (the master will not have us: stop), "lost" (the master is gone
+    or silent) or "dropped" (the master counted us gone; we join again).
+    """
 
     reason: str
-    refused: bool  # the master refused us: do not try again
+    kind: str
 
 
 # ---------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ RANKS = {
     "requester": 6,
     "master": 7, "member": 7,
     "job": 8, "observable": 8,
-    "bootstrap": 10,
+    "bootstrap": 10.5,
     "client": 9,
     "embedded": 10,
     "cli": 11,
