@@ -27,6 +27,8 @@ from jetmq.master.store import NamedStore, ObservableStore
 log = logging.getLogger(__name__)
 
 S = JobStatus
+#: The epoch of a completed execution's last output: after every snapshot.
+FINAL_EPOCH = 1 << 62
 
 
 class JobCoordinator:
@@ -36,7 +38,7 @@ class JobCoordinator:
         self._membership = membership
         self._send_to_member = send
         self.snapshots = SnapshotCoordinator(snapshot_root, send, self._save, self._on_terminal_snapshot,
-                                             self._apply_staged)
+                                             self._publish_staged)
         self._ids = ids
         self.store = store
         self.observables = ObservableStore()
@@ -85,6 +87,12 @@ class JobCoordinator:
             records.remove(job)
         for job in records:
             self.jobs[job.job_id] = job
+            if job.last_snapshot_id > self.store.published_snapshot(job.job_id):
+                # the old master committed the snapshot but died before publishing its output
+                writes = self.snapshots.staged_writes(job)
+                log.info("job %s: publishing the output of snapshot %d, interrupted by a crash",
+                         job.id_string, job.last_snapshot_id)
+                self.store.publish(job.job_id, job.last_snapshot_id, writes)
             if job.status in (S.STARTING, S.RUNNING, S.COMPLETING):
                 job.status = S.NOT_RUNNING  # not a transition: the executions died with the old master
                 self._save(job)
@@ -337,7 +345,9 @@ class JobCoordinator:
             self._complete(job)
 
     def _complete(self, job: JobRecord) -> None:
-        self._apply_staged(job)  # the whole execution succeeded: all its output is final
+        # the whole execution succeeded: all its output is final
+        writes = [w[1:] for w in sorted(job.staged, key=lambda w: w[0] if w[0] >= 0 else FINAL_EPOCH)]
+        self.store.publish(job.job_id, FINAL_EPOCH, writes)
         self._end_execution(job)
         self._set_status(job, S.COMPLETED, "every member completed")
 
@@ -378,19 +388,9 @@ class JobCoordinator:
         job.failure_text = failure
         self._set_status(job, S.FAILED, failure)
 
-    def _apply_staged(self, job: JobRecord, up_to_epoch: int | None = None) -> None:
-        """Publish exactly-once sink output: the epochs up to a committed snapshot, or
-        (None) everything of an execution that completed. -1 marks the last epoch."""
-        def covered(epoch: int) -> bool:
-            return up_to_epoch is None or 0 <= epoch <= up_to_epoch
-
-        ready = sorted((w for w in job.staged if covered(w[0])), key=lambda w: w[0] if w[0] >= 0 else 1 << 62)
-        job.staged = [w for w in job.staged if not covered(w[0])]
-        for _epoch, kind, name, data in ready:
-            if kind == "map":
-                self.store.map_put_all(name, data)
-            else:
-                self.store.list_add_all(name, data)
+    def _publish_staged(self, job: JobRecord, snapshot_id: int, writes: list) -> None:
+        """Snapshot ``snapshot_id`` committed: publish the exactly-once output it covers."""
+        self.store.publish(job.job_id, snapshot_id, writes)
 
     def _end_execution(self, job: JobRecord) -> None:
         job.staged = []  # what was not applied belongs to epochs the next execution replays

@@ -62,6 +62,11 @@ class DataDir:
         return self.root / "jobs"
 
     @property
+    def structures_log(self) -> Path:
+        """Named maps and lists, as an append-only log."""
+        return self.root / "structures.log"
+
+    @property
     def snapshots_dir(self) -> Path:
         return self.root / "snapshots"
 

@@ -70,7 +70,8 @@ class MasterServer:
             p.StopClusterRequest: self._on_stop_request,
         }
         self.coordinator = JobCoordinator(self.membership, self._send_to_member,
-                                          FlakeIdGenerator(os.getpid() & MAX_NODE_ID), NamedStore(),
+                                          FlakeIdGenerator(os.getpid() & MAX_NODE_ID),
+                                          NamedStore(),
                                           JobRepository(self.data_dir.jobs_dir), self.data_dir.snapshots_dir)
         self.handlers.update(ClientRequests(self.coordinator, self._reply).handlers())
         self.topology = TopologyPolicy(self.coordinator, self.membership, config.scale_up_delay_ms,
@@ -110,6 +111,7 @@ class MasterServer:
 
     def _start(self) -> None:
         self.data_dir.claim()
+        self.coordinator.store.open_log(self.data_dir.structures_log)
         self.coordinator.load()
         self.router = RouterSocket(tcp_endpoint(self.config.bind_host, self.config.port))
         self._monitor = self.router.monitor()

@@ -24,6 +24,7 @@ from jetmq.master.datadir import atomic_write
 from jetmq.protocol import pack_serialized, unpack_serialized
 
 MANIFEST = "manifest.json"
+STAGED = "staged-output.bin"
 
 
 class SnapshotDamagedError(JetError):
@@ -53,6 +54,7 @@ class SnapshotWriter:
         self.path.mkdir(parents=True)
         self._chunks: list[dict] = []
         self._entries = 0
+        self._staged_crc: int | None = None
 
     def add_chunk(self, vertex: str, entries_blob: bytes, entry_count: int) -> None:
         """A member's batch of a vertex's state: a packed list of (partition, pickled entries, count)."""
@@ -66,11 +68,20 @@ class SnapshotWriter:
                              "entries": entry_count})
         self._entries += entry_count
 
+    def add_staged(self, writes: list) -> None:
+        """The exactly-once sink output [(kind, name, data)] this snapshot covers."""
+        data = pack_serialized(writes)
+        with open(self.path / STAGED, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        self._staged_crc = zlib.crc32(data)
+
     def commit(self, snapshot_id: int, job_id: int, job_name: str | None, creation_time: int) -> SnapshotInfo:
         size = sum(c["size"] for c in self._chunks)
         manifest = {"snapshot_id": snapshot_id, "job_id": job_id, "job_name": job_name,
                     "creation_time": creation_time, "size_bytes": size, "entry_count": self._entries,
-                    "chunks": self._chunks}
+                    "chunks": self._chunks, "staged_crc32": self._staged_crc}
         atomic_write(self.path / MANIFEST, json.dumps(manifest).encode())
         return SnapshotInfo(self.path, snapshot_id, job_id, job_name, creation_time, size, self._entries)
 
@@ -105,6 +116,22 @@ def load(path: Path) -> dict[str, list[tuple[int, bytes, bytes]]]:
         vertex, blob = unpack_serialized(lz4.frame.decompress(data))
         entries.setdefault(vertex.decode(), []).extend(unpack_serialized(blob))
     return entries
+
+
+def load_staged(path: Path) -> list:
+    """The sink output saved with a snapshot; SnapshotDamagedError if it fails its checksum."""
+    path = Path(path)
+    try:
+        manifest = json.loads((path / MANIFEST).read_text())
+        crc = manifest.get("staged_crc32")
+        if crc is None:
+            return []
+        data = (path / STAGED).read_bytes()
+    except (OSError, ValueError) as e:
+        raise SnapshotDamagedError(f"the output saved with snapshot {path} is unreadable: {e}") from None
+    if zlib.crc32(data) != crc:
+        raise SnapshotDamagedError(f"the output saved with snapshot {path} is damaged (checksum mismatch)")
+    return unpack_serialized(data)
 
 
 def split_for_members(entries: dict[str, list], partition_owners: tuple[int, ...], member_count: int) -> list[bytes]:

@@ -39,7 +39,8 @@ class SnapshotCoordinator:
                  on_terminal_snapshot: Callable[[JobRecord, bool], None],
                  on_committed: Callable[[JobRecord, int], None]):
         """``on_terminal_snapshot(job, success)`` is called when a terminal snapshot ends;
-        ``on_committed(job, snapshot_id)`` right after a snapshot commits, before phase 2."""
+        ``on_committed(job, snapshot_id, writes)`` right after a snapshot commits, before
+        phase 2, with the exactly-once sink output it covers, [(kind, name, data)]."""
         self.root = Path(root)
         self._send = send
         self._save_job = save_job
@@ -107,11 +108,17 @@ class SnapshotCoordinator:
             self._commit(job, attempt)
 
     def _commit(self, job: JobRecord, attempt: SnapshotAttempt) -> None:
+        # the sink output this snapshot covers is saved in it, so a master that dies
+        # between the commit and the publication publishes it when it starts again
+        covered = sorted((w for w in job.staged if 0 <= w[0] <= attempt.snapshot_id), key=lambda w: w[0])
+        writes = [w[1:] for w in covered]
         try:
+            attempt.writer.add_staged(writes)
             info = attempt.writer.commit(attempt.snapshot_id, job.job_id, job.name, now_ms())
         except OSError as e:
             self._finish(job, attempt, success=False, why=f"cannot write it: {e}")
             return
+        job.staged = [w for w in job.staged if w not in covered]
         previous = job.last_snapshot_id
         job.last_snapshot_id = attempt.snapshot_id
         self._save_job(job)
@@ -120,7 +127,7 @@ class SnapshotCoordinator:
         log.info("job %s: snapshot %d committed (%d entries, %d bytes, %.0f ms)", job.id_string,
                  attempt.snapshot_id, info.entry_count, info.size_bytes,
                  (time.monotonic() - attempt.started) * 1000)
-        self._on_committed(job, attempt.snapshot_id)
+        self._on_committed(job, attempt.snapshot_id, writes)
         for name, done in attempt.exports:
             done(self._export(info.path, name))
         attempt.exports = []
@@ -229,6 +236,15 @@ class SnapshotCoordinator:
             log.warning("job %s: restoring from the older snapshot %d", job.id_string, snapshot_id)
             return snapshot_id, entries
         return None
+
+    def staged_writes(self, job: JobRecord) -> list:
+        """The sink output saved in the job's last committed snapshot."""
+        try:
+            return snapshot_store.load_staged(self.job_dir(job) / str(job.last_snapshot_id))
+        except SnapshotDamagedError as e:
+            log.error("job %s: cannot publish the output of snapshot %d: %s", job.id_string,
+                      job.last_snapshot_id, e)
+            return []
 
     def delete_all(self, job: JobRecord) -> None:
         self.abort(job, "the job ended")

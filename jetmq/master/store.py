@@ -5,31 +5,126 @@ holds pickled keys and values, keyed by the pickled key's bytes (as Hazelcast's 
 compares keys in serialized form: equal keys must serialize equally, which holds for
 str, int, tuples of them and most plain data). Members send batches of them as
 :func:`jetmq.protocol.pack_serialized` blobs.
+
+With a data dir, every change is appended to ``<data-dir>/structures.log`` (a length,
+a CRC-32 and the record) and fsynced before it counts, and a master started on the
+same data dir replays the log; a torn last record (a crash mid-write) is cut off. The
+log also records which snapshot's exactly-once output each job has published, so a
+restarted master can publish what a crash interrupted, once.
 """
 from __future__ import annotations
+
+import logging
+import os
+import struct
+import zlib
+from pathlib import Path
 
 from jetmq.errors import JetError
 from jetmq.protocol import pack_serialized, unpack_serialized
 
+log = logging.getLogger(__name__)
+
+_RECORD_HEADER = struct.Struct("!II")  # length, crc32 of the record
+
 
 class NamedStore:
-    """The cluster's named maps and lists, in the master's memory."""
+    """The cluster's named maps and lists, in the master's memory and (with a path) on disk."""
 
     def __init__(self):
         self._maps: dict[str, dict[bytes, bytes]] = {}
         self._lists: dict[str, list[bytes]] = {}
+        self._published: dict[int, int] = {}  # job id -> last snapshot whose output is published
+        self._log_path: Path | None = None
+        self._log = None
+
+    def open_log(self, path: Path) -> None:
+        """Replay the log at ``path`` (if any), then append every change to it."""
+        self._log_path = Path(path)
+        self._replay()
+        self._log = open(self._log_path, "ab")
+
+    # ------------------------------------------------------------------ changes
 
     def map_put_all(self, name: str, entries_blob: bytes) -> None:
         entries = unpack_serialized(entries_blob)
         if not all(isinstance(e, tuple) and len(e) == 2 and all(isinstance(b, bytes) for b in e) for e in entries):
             raise JetError(f"map '{name}': an entry is not a pair of serialized key and value")
+        self._append(("map", name, entries_blob))
         self._maps.setdefault(name, {}).update(entries)
 
     def list_add_all(self, name: str, items_blob: bytes) -> None:
         items = unpack_serialized(items_blob)
         if not all(isinstance(item, bytes) for item in items):
             raise JetError(f"list '{name}': an item is not serialized")
+        self._append(("list", name, items_blob))
         self._lists.setdefault(name, []).extend(items)
+
+    def publish(self, job_id: int, snapshot_id: int, writes: list) -> None:
+        """Apply a snapshot's exactly-once output [(kind, name, data)] and remember that it
+        is published, in one log record (so a crash publishes it wholly or not at all)."""
+        self._append(("publish", job_id, snapshot_id, writes))
+        self._apply_writes(writes)
+        self._published[job_id] = max(snapshot_id, self._published.get(job_id, -1))
+
+    def published_snapshot(self, job_id: int) -> int:
+        """The last snapshot whose exactly-once output this store has published (-1: none)."""
+        return self._published.get(job_id, -1)
+
+    def _apply_writes(self, writes) -> None:
+        for kind, name, data in writes:
+            target = self._maps.setdefault(name, {}) if kind == "map" else None
+            if target is not None:
+                target.update(unpack_serialized(data))
+            else:
+                self._lists.setdefault(name, []).extend(unpack_serialized(data))
+
+    # ------------------------------------------------------------------ the log
+
+    def _append(self, record: tuple) -> None:
+        if self._log is None:
+            return
+        data = pack_serialized(list(record))  # str, int, bytes and lists: loaded with no code run
+        self._log.write(_RECORD_HEADER.pack(len(data), zlib.crc32(data)) + data)
+        self._log.flush()
+        os.fsync(self._log.fileno())
+
+    def _replay(self) -> None:
+        if not self._log_path.exists():
+            return
+        data = self._log_path.read_bytes()
+        position = count = 0
+        while position + _RECORD_HEADER.size <= len(data):
+            length, crc = _RECORD_HEADER.unpack_from(data, position)
+            body = data[position + _RECORD_HEADER.size: position + _RECORD_HEADER.size + length]
+            if len(body) != length or zlib.crc32(body) != crc:
+                break
+            self._apply_record(unpack_serialized(body))
+            position += _RECORD_HEADER.size + length
+            count += 1
+        if position < len(data):
+            log.warning("cut %d bytes of a torn record off %s", len(data) - position, self._log_path)
+            with open(self._log_path, "r+b") as f:
+                f.truncate(position)
+        log.info("replayed %d records of %s", count, self._log_path)
+
+    def _apply_record(self, record: list) -> None:
+        kind = record[0]
+        if kind == "map":
+            self._maps.setdefault(record[1], {}).update(unpack_serialized(record[2]))
+        elif kind == "list":
+            self._lists.setdefault(record[1], []).extend(unpack_serialized(record[2]))
+        elif kind == "publish":
+            _, job_id, snapshot_id, writes = record
+            self._apply_writes(writes)
+            self._published[job_id] = max(snapshot_id, self._published.get(job_id, -1))
+
+    def close(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    # ------------------------------------------------------------------ reads
 
     def map_entries_blob(self, name: str) -> bytes:
         return pack_serialized(list(self._maps.get(name, {}).items()))

@@ -181,3 +181,29 @@ def test_a_damaged_snapshot_is_detected_and_the_job_fails_naming_it(cluster, how
     again = cluster.new_job(counting_dag("damaged-2", COUNT), config("damaged"))
     again.join(timeout=WAIT_S)
     assert_exactly_once(cluster, "damaged-2")
+
+
+def test_when_the_master_is_killed_then_streamed_exactly_once_output_has_no_gap_and_no_duplicate(tmp_path):
+    from jetmq.testing import sequence_dag, verify_sequences
+
+    data_dir = tmp_path / "data"
+    first = jetmq.Cluster(members=2, data_dir=data_dir).start()
+    try:
+        job = first.new_job(sequence_dag("sequences", keys=10, per_second=3000), config("streamed"))
+        status_is(job, JobStatus.RUNNING)
+        wait_until(lambda: job.metrics()["last_snapshot_id"] >= 2, WAIT_S, "no snapshots were committed")
+        before = verify_sequences(first.get_list("sequences"))
+        assert before.items > 0 and before.exactly_once, before
+        os.kill(first.master_pid, signal.SIGKILL)
+    finally:
+        first.stop()
+    with jetmq.Cluster(members=2, data_dir=data_dir) as second:
+        again = second.get_job("streamed")
+        status_is(again, JobStatus.RUNNING)
+        start = again.metrics()["last_snapshot_id"]
+        wait_until(lambda: again.metrics()["last_snapshot_id"] >= start + 2, WAIT_S, "no new snapshots")
+        again.cancel()
+        status_is(again, JobStatus.FAILED)
+        after = verify_sequences(second.get_list("sequences"))
+        assert after.items > before.items, "the restarted job did not go on"
+        assert after.exactly_once, after
