@@ -84,7 +84,8 @@ def test_member_added_with_auto_scaling_restarts_the_job_after_the_delay(cluster
 
 @pytest.mark.parametrize("guarantee", GUARANTEES, ids=lambda g: g.name)
 def test_member_added_without_auto_scaling_keeps_the_job_on_its_members(cluster, processes, guarantee):
-    job = start_job(cluster, "added-off", guarantee, auto_scaling=False)
+    # a slow job (about 10 s), so it is still running when the scale-up delay has passed
+    job = start_job(cluster, "added-off", guarantee, auto_scaling=False, per_ms=1)
     join_member(cluster, processes)
     time.sleep(SCALE_UP_DELAY_MS / 1000 + 0.5)  # nothing may happen: wait past the delay on purpose
     assert job.status is JobStatus.RUNNING
