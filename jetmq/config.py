@@ -17,6 +17,10 @@ HEARTBEAT_INTERVAL_MS = 500
 HEARTBEAT_TIMEOUT_MS = 3000
 #: Jet's default delay before jobs scale up onto a new member.
 SCALE_UP_DELAY_MS = 10_000
+#: Finished jobs stay listed this long (Jet's default: 7 days)...
+JOB_RESULT_TTL_MS = 7 * 24 * 3600 * 1000
+#: ... and at most this many of them (Jet's default).
+MAX_JOB_RESULTS = 1000
 #: How long a master waits for its forked members to say hello at start.
 MEMBER_START_TIMEOUT_S = 60.0
 
@@ -59,6 +63,8 @@ class ClusterConfig:
     heartbeat_interval_ms: int = HEARTBEAT_INTERVAL_MS
     heartbeat_timeout_ms: int = HEARTBEAT_TIMEOUT_MS
     scale_up_delay_ms: int = SCALE_UP_DELAY_MS
+    job_result_ttl_ms: int = JOB_RESULT_TTL_MS
+    max_job_results: int = MAX_JOB_RESULTS
 
     def __post_init__(self):
         if not 0 <= self.port <= 65535:

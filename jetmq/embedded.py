@@ -52,7 +52,8 @@ class Cluster(JetClient):
 
     def __init__(self, members: int = 2, *, cluster_name: str = "jet", data_dir: str | Path | None = None,
                  heartbeat_interval_ms: int | None = None, heartbeat_timeout_ms: int | None = None,
-                 scale_up_delay_ms: int | None = None):
+                 scale_up_delay_ms: int | None = None, max_job_results: int | None = None,
+                 job_result_ttl_s: int | None = None):
         super().__init__(addresses=None)
         self.member_count = members
         self.cluster_name = cluster_name
@@ -61,6 +62,8 @@ class Cluster(JetClient):
             "--heartbeat-interval-ms": heartbeat_interval_ms,
             "--heartbeat-timeout-ms": heartbeat_timeout_ms,
             "--scale-up-delay-ms": scale_up_delay_ms,
+            "--max-job-results": max_job_results,
+            "--job-result-ttl-s": job_result_ttl_s,
         }
         self.data_dir: Path | None = None
         self.master_process: subprocess.Popen | None = None

@@ -21,6 +21,8 @@ Options:
   --scale-up-delay-ms MS      Delay before jobs scale up onto a new member [default: 10000].
   --heartbeat-interval-ms MS  How often members and master heartbeat [default: 500].
   --heartbeat-timeout-ms MS   Silence after which a peer counts as gone [default: 3000].
+  --job-result-ttl-s S        How long finished jobs stay listed [default: 604800].
+  --max-job-results N         How many finished jobs stay listed at most [default: 1000].
   --ready-fd FD               (internal) Write "READY <address>" or "ERROR <message>" to this fd.
   -h, --help                  Show this help.
   --version                   Show the version.
@@ -96,7 +98,9 @@ def start_master(args: dict, argv: list[str]) -> int:
             member_count=members, data_dir=Path(args["--data-dir"]) if args["--data-dir"] else None,
             heartbeat_interval_ms=_int(args, "--heartbeat-interval-ms"),
             heartbeat_timeout_ms=_int(args, "--heartbeat-timeout-ms"),
-            scale_up_delay_ms=_int(args, "--scale-up-delay-ms"))
+            scale_up_delay_ms=_int(args, "--scale-up-delay-ms"),
+            job_result_ttl_ms=_int(args, "--job-result-ttl-s") * 1000,
+            max_job_results=_int(args, "--max-job-results"))
     except ValueError as e:
         return fail(str(e), code=2)
     data_dir = config.resolved_data_dir

@@ -9,17 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jetmq import protocol as p
-from jetmq.config import JobConfig
+from jetmq.config import JOB_RESULT_TTL_MS, MAX_JOB_RESULTS, JobConfig
 from jetmq.ids import id_to_string
 from jetmq.job_status import JobStatus, check_transition
 from jetmq.master.datadir import atomic_write
 
 log = logging.getLogger(__name__)
 
-#: Finished jobs are listed this long (Jet's default: 7 days)...
-RESULT_TTL_MS = 7 * 24 * 3600 * 1000
-#: ... and at most this many of them (Jet's default).
-MAX_RESULTS = 1000
 #: The failure text of a cancelled job, as Jet's.
 CANCELLED = "CancellationException"
 
@@ -118,7 +114,7 @@ class JobRepository:
     """Job records under ``<data-dir>/jobs``: ``<id>.json`` (rewritten atomically on
     every change) and ``<id>.dag`` (written once)."""
 
-    def __init__(self, root: Path, result_ttl_ms: int = RESULT_TTL_MS, max_results: int = MAX_RESULTS):
+    def __init__(self, root: Path, result_ttl_ms: int = JOB_RESULT_TTL_MS, max_results: int = MAX_JOB_RESULTS):
         self.root = Path(root)
         self.result_ttl_ms = result_ttl_ms
         self.max_results = max_results

@@ -72,7 +72,8 @@ class MasterServer:
         self.coordinator = JobCoordinator(self.membership, self._send_to_member,
                                           FlakeIdGenerator(os.getpid() & MAX_NODE_ID),
                                           NamedStore(),
-                                          JobRepository(self.data_dir.jobs_dir), self.data_dir.snapshots_dir)
+                                          JobRepository(self.data_dir.jobs_dir, config.job_result_ttl_ms,
+                                                        config.max_job_results), self.data_dir.snapshots_dir)
         self.handlers.update(ClientRequests(self.coordinator, self._reply).handlers())
         self.topology = TopologyPolicy(self.coordinator, self.membership, config.scale_up_delay_ms,
                                        self._send_to_member)

@@ -54,3 +54,14 @@ def test_a_restarted_master_brings_every_job_back_in_its_status(tmp_path, how):
         running(jobs["suspended"])
         for job in (jobs["running"], jobs["suspended"]):
             job.cancel()
+
+
+def test_finished_jobs_beyond_the_configured_maximum_are_forgotten_oldest_first(tmp_path):
+    with jetmq.Cluster(members=1, data_dir=tmp_path / "data", max_job_results=2) as cluster:
+        ids = []
+        for _ in range(3):
+            job = cluster.new_job(batch_dag())
+            job.join(timeout=WAIT_S)
+            ids.append(job.id)
+        assert [j.id for j in cluster.get_jobs()] == [ids[2], ids[1]], "only the newest two finished jobs stay"
+        assert len(list((tmp_path / "data" / "jobs").glob("*.json"))) == 2
