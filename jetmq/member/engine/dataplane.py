@@ -26,6 +26,9 @@ from jetmq.member.engine.routing import OutboundEdge
 #: Items a sender may have in flight before the receiver grants more (covers the
 #: round trip of a credit at a few million items per second).
 INITIAL_CREDITS = 16_384
+#: A receiver grants credits once this many items are passed on (below the initial
+#: credits, so a sender never waits for a grant the receiver holds back).
+GRANT_BATCH = INITIAL_CREDITS // 4
 #: Most items a sender puts in one network batch.
 MAX_BATCH_ITEMS = 4096
 #: Pickled batches at least this large are lz4-compressed (smaller ones do not pay:
@@ -126,6 +129,7 @@ class ReceiverTasklet:
         self._grant = grant
         self._incoming: deque[tuple[int, bytes]] = deque()
         self._pending: list | None = None
+        self._ungranted = 0
         self._done = False
 
     def enqueue(self, kind: int, payload: bytes) -> None:
@@ -143,7 +147,10 @@ class ReceiverTasklet:
                 break
             batch, self._pending = self._pending, None
             self._outbound.push(batch)
-            self._grant(len(batch))
+            self._ungranted += len(batch)
+            if self._ungranted >= GRANT_BATCH:  # one credit message per several batches
+                self._grant(self._ungranted)
+                self._ungranted = 0
             progress = True
             if batch and batch[-1] is DONE_ITEM:
                 self._done = True
