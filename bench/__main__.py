@@ -4,7 +4,7 @@ import sys
 
 from bench.report import print_table
 
-BENCHMARKS = ["detection", "shuffle", "wordcount", "lifecycle", "recovery", "snapshots"]
+BENCHMARKS = ["detection", "shuffle", "wordcount", "lifecycle", "recovery", "snapshots", "latency"]
 
 
 def main() -> None:

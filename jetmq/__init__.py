@@ -31,7 +31,10 @@ from jetmq.pipeline import (
     Sinks,
     SinkBuilder,
     Sources,
+    SimpleEvent,
     SourceBuilder,
+    WindowDefinition,
+    WindowResult,
 )
 
 __all__ = [
@@ -54,8 +57,11 @@ __all__ = [
     "Pipeline",
     "Sinks",
     "SinkBuilder",
+    "SimpleEvent",
     "Sources",
     "SourceBuilder",
+    "WindowDefinition",
+    "WindowResult",
     # errors
     "JetError",
     "AddressInUseError",

@@ -28,7 +28,18 @@ Two passes over the stages, in the order they were made (which is topological):
                      ordinal 1 -> hash-join (local unicast from the primary
                      side, ordinal 0)
    sink              one vertex (the sink's name); local unicast edge in
+   stream source     one vertex (the source's name), timestamping its items
+   with_timestamps   add-timestamps vertex; local unicast edge in
+   window aggregate  window-accumulate (local edge in) -> distributed
+                     partitioned by key -> window-combine (sessions: session-
+                     window-accumulate -> session-window-combine)
+   rolling_aggregate one vertex; distributed partitioned by key (or by the
+                     constant None: one processor) edge in
    ================  =========================================================
+
+Stages with timestamps carry `(ts, item)` events (jetmq.pipeline.events): their
+processors are told so, partitioning keys are taken from the item, and a sink's
+processor is wrapped to get bare items.
 
 Vertex names are readable and unique in the DAG (a clash gets "-2", "-3", ...),
 since a job's failure text names the vertex.
@@ -50,9 +61,18 @@ from jetmq.pipeline.processors.aggregation import (
     CombineProcessor,
     DistinctProcessor,
 )
+from jetmq.pipeline.processors.event_time import InsertWatermarksProcessor
 from jetmq.pipeline.processors.fused import FusedTransformProcessor, Step
 from jetmq.pipeline.processors.join import PRIMARY_ORDINAL, TABLE_ORDINAL, HashJoinCollectProcessor, HashJoinProcessor
-from jetmq.pipeline.processors.stateful import MapStatefulProcessor, SortProcessor
+from jetmq.pipeline.processors.sinks import TimestampStrippingSink
+from jetmq.pipeline.processors.stateful import SortProcessor
+from jetmq.pipeline.processors.stream_stateful import RollingAggregateProcessor, StreamMapStatefulProcessor
+from jetmq.pipeline.processors.windows import (
+    FrameAccumulateProcessor,
+    SessionAccumulateProcessor,
+    SessionCombineProcessor,
+    WindowCombineProcessor,
+)
 from jetmq.pipeline.stages import Stage
 from jetmq.pipeline.transforms import (
     AggregateTransform,
@@ -62,9 +82,13 @@ from jetmq.pipeline.transforms import (
     MapStatefulTransform,
     MergeTransform,
     RebalanceTransform,
+    RollingAggregateTransform,
     SinkTransform,
     SortTransform,
     SourceTransform,
+    StreamSourceTransform,
+    TimestampTransform,
+    WindowAggregateTransform,
     op_name,
 )
 
@@ -80,6 +104,19 @@ _KEY_OF_PAIR = operator.itemgetter(0)
 
 def _whole_item(item: Any) -> Any:
     return item
+
+
+def _none_key(_item: Any) -> None:
+    return None
+
+
+def _key_of_event(key_fn: Callable[[Any], Any], event: tuple[int, Any]) -> Any:
+    return key_fn(event[1])
+
+
+def _item_key(key_fn: Callable[[Any], Any], timestamped: bool) -> Callable[[Any], Any]:
+    """The partitioning function for a user's key function on a stage's items."""
+    return partial(_key_of_event, key_fn) if timestamped else key_fn
 
 
 @dataclass
@@ -175,23 +212,24 @@ def _lower_fused(b: _DagBuilder, group: _FusedVertex, out: dict[int, str]) -> No
     steps = tuple(group.steps)
     kinds = [kind for kind, _ in steps]
     ups = [out[up._index] for up in head._upstreams]
+    ts = head._timestamped
     if isinstance(t, ChainTransform):
-        group.name = b.vertex("-".join(kinds), partial(FusedTransformProcessor, steps))
+        group.name = b.vertex("-".join(kinds), partial(FusedTransformProcessor, steps, ts))
         b.add(b.edge(ups[0], group.name))
     elif isinstance(t, MergeTransform):
-        group.name = b.vertex("-".join(["merge", *kinds]), partial(FusedTransformProcessor, steps))
+        group.name = b.vertex("-".join(["merge", *kinds]), partial(FusedTransformProcessor, steps, ts))
         for ordinal, up in enumerate(ups):
             b.add(b.edge(up, group.name, ordinal))
     elif isinstance(t, RebalanceTransform):
-        group.name = b.vertex("-".join(["rebalance", *kinds]), partial(FusedTransformProcessor, steps))
+        group.name = b.vertex("-".join(["rebalance", *kinds]), partial(FusedTransformProcessor, steps, ts))
         edge = b.edge(ups[0], group.name).distributed()
-        b.add(edge if t.key_fn is None else edge.partitioned(t.key_fn))
+        b.add(edge if t.key_fn is None else edge.partitioned(_item_key(t.key_fn, ts)))
     else:  # HashJoinTransform
         primary, build_side = ups
         collector = b.vertex("hash-join-collect", partial(HashJoinCollectProcessor, t.right_key_fn))
         b.add(b.edge(build_side, collector).distributed().broadcast())
         group.name = b.vertex("-".join(["hash-join", *kinds]),
-                              partial(HashJoinProcessor, t.left_key_fn, t.map_fn, steps))
+                              partial(HashJoinProcessor, t.left_key_fn, t.map_fn, steps, ts))
         b.add(b.edge(primary, group.name, PRIMARY_ORDINAL))
         b.add(b.edge(collector, group.name, TABLE_ORDINAL).broadcast().with_priority(BUILD_SIDE_PRIORITY))
 
@@ -201,12 +239,27 @@ def _lower_stage(b: _DagBuilder, stage: Stage, ups: list[str], chain: _FusedVert
     vertices `ups`; `chain`, for an aggregate, is the chain its accumulate step
     runs (then `ups` is the chain's input)."""
     t = stage._transform
+    ts = bool(stage._upstreams) and stage._upstreams[0]._timestamped  # whether the input has timestamps
     if isinstance(t, SourceTransform):
         return b.vertex(t.source.name, t.source.supplier, t.source.local_parallelism)
+    if isinstance(t, StreamSourceTransform):
+        return b.vertex(t.source.name, t.source.supplier(t.policy), t.source.local_parallelism)
     if isinstance(t, SinkTransform):
-        sink = b.vertex(t.sink.name, t.sink.supplier, t.sink.local_parallelism)
+        supplier = partial(TimestampStrippingSink, t.sink.supplier) if ts else t.sink.supplier
+        sink = b.vertex(t.sink.name, supplier, t.sink.local_parallelism)
         b.add(b.edge(ups[0], sink))
         return None
+    if isinstance(t, TimestampTransform):
+        vertex = b.vertex("add-timestamps", partial(InsertWatermarksProcessor, t.policy))
+        b.add(b.edge(ups[0], vertex))
+        return vertex
+    if isinstance(t, WindowAggregateTransform):
+        return _lower_window(b, t, ups[0])
+    if isinstance(t, RollingAggregateTransform):
+        vertex = b.vertex(f"rolling-{op_name(t.op)}", partial(RollingAggregateProcessor, t.op, t.key_fn, ts))
+        key_fn = _none_key if t.key_fn is None else _item_key(t.key_fn, ts)
+        b.add(b.edge(ups[0], vertex).distributed().partitioned(key_fn))
+        return vertex
     if isinstance(t, AggregateTransform):
         name = op_name(t.op)
         pre_steps = () if chain is None else tuple(chain.steps)
@@ -231,12 +284,28 @@ def _lower_stage(b: _DagBuilder, stage: Stage, ups: list[str], chain: _FusedVert
         b.add(b.edge(local, final).distributed().partitioned(key_fn))
         return final
     if isinstance(t, MapStatefulTransform):
-        vertex = b.vertex("map-stateful", partial(MapStatefulProcessor, t.create_fn, t.fn, t.key_fn))
+        vertex = b.vertex("map-stateful", partial(StreamMapStatefulProcessor, t.create_fn, t.fn, t.key_fn, ts,
+                                                  t.ttl_ms, t.on_evict_fn))
         edge = b.edge(ups[0], vertex)
-        b.add(edge if t.key_fn is None else edge.distributed().partitioned(t.key_fn))
+        b.add(edge if t.key_fn is None else edge.distributed().partitioned(_item_key(t.key_fn, ts)))
         return vertex
     if isinstance(t, SortTransform):
         vertex = b.vertex("sort", partial(SortProcessor, t.key, t.reverse))
         b.add(b.edge(ups[0], vertex).distributed().all_to_one())
         return vertex
     raise TypeError(f"no lowering for transform {t!r}")
+
+
+def _lower_window(b: _DagBuilder, t: WindowAggregateTransform, up: str) -> str:
+    """Two vertices: accumulate frames (or local sessions) where the items are, then
+    combine them per key behind a distributed partitioned edge."""
+    name, window, keyed = op_name(t.op), t.window, t.key_fn is not None
+    if window.is_session:
+        first, second, prefix = SessionAccumulateProcessor, SessionCombineProcessor, "session-window"
+    else:
+        first, second, prefix = FrameAccumulateProcessor, WindowCombineProcessor, "window"
+    accumulate = b.vertex(f"{prefix}-accumulate-{name}", partial(first, window, t.op, t.key_fn))
+    combine = b.vertex(f"{prefix}-combine-{name}", partial(second, window, t.op, keyed))
+    b.add(b.edge(up, accumulate))
+    b.add(b.edge(accumulate, combine).distributed().partitioned(_KEY_OF_PAIR))
+    return combine

@@ -12,6 +12,7 @@ from jetmq.core.processors import NoopProcessor
 from jetmq.pipeline.processors.sinks import (
     BuilderSinkProcessor,
     LoggerSinkProcessor,
+    ObservableSinkProcessor,
     WriteFilesProcessor,
     WriteListProcessor,
     WriteMapProcessor,
@@ -47,13 +48,17 @@ class Sinks:
     @staticmethod
     def map(name: str) -> Sink:
         """Puts (key, value) tuples into the cluster's named map (Jet's Map.Entry); any
-        other item fails the job. Sent to the master in batches, the rest at the end."""
+        other item fails the job. Sent to the master in batches, and whatever is
+        buffered when the input pauses. Under EXACTLY_ONCE the writes are staged and
+        become visible when the next snapshot commits (or the job completes), so a
+        restored job never writes twice; otherwise at-least-once."""
         _check_structure_name("Sinks.map", name)
         return Sink(f"map-sink({name})", partial(WriteMapProcessor, name))
 
     @staticmethod
     def list(name: str) -> Sink:
-        """Appends the items to the cluster's named list, in batches."""
+        """Appends the items to the cluster's named list, in batches; exactly-once under
+        EXACTLY_ONCE as `map` (visible when the next snapshot commits)."""
         _check_structure_name("Sinks.list", name)
         return Sink(f"list-sink({name})", partial(WriteListProcessor, name))
 
@@ -71,6 +76,15 @@ class Sinks:
         """Logs fn(item) for each item at INFO, through the processor's logger."""
         _check_fn("Sinks.logger", "fn", fn)
         return Sink("logger-sink", partial(LoggerSinkProcessor, fn))
+
+    @staticmethod
+    def observable(name: str) -> Sink:
+        """Publishes the items to the cluster's named observable, which a client reads
+        with `get_observable(name)` as they arrive; it ends with the job (with its
+        error if it fails). At-least-once: after a restart from a snapshot, the items
+        emitted since that snapshot are published again."""
+        _check_structure_name("Sinks.observable", name)
+        return Sink(f"observable-sink({name})", partial(ObservableSinkProcessor, name))
 
     @staticmethod
     def noop() -> Sink:

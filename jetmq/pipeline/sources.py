@@ -5,7 +5,7 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jetmq.core.processor import Processor, ProcessorContext
 from jetmq.core.processors import ItemsSourceProcessor
@@ -16,6 +16,9 @@ from jetmq.pipeline.processors.sources import (
     ReadMapProcessor,
     SourceBuffer,
 )
+
+if TYPE_CHECKING:
+    from jetmq.pipeline.stream_sources import StreamSource, StreamSourceBuilder
 
 __all__ = ["BatchSource", "BatchSourceBuilder", "SourceBuffer", "SourceBuilder", "Sources"]
 
@@ -40,7 +43,41 @@ class BatchSource:
 
 
 class Sources:
-    """Factories of the built-in batch sources."""
+    """Factories of the built-in sources: batch ones (`items`, `files`, `list`, `map`)
+    and streaming ones (`item_stream`, `file_watcher`, `socket`)."""
+
+    @staticmethod
+    def item_stream(items_per_second: int, fn: Callable[[int, int], Any] | None = None) -> StreamSource:
+        """Jet's test stream: `fn(timestamp_ms, sequence)` (default: a SimpleEvent) for
+        sequence 0, 1, 2, ..., `items_per_second` a second, from one processor in the
+        cluster. Native timestamps: item n's is `origin + n * 1000 // items_per_second`,
+        where origin is when the job first started; an item is emitted once the clock
+        reaches its timestamp. Unlike Jet's, the sequence (and origin) are saved in
+        snapshots: a restored job goes on exactly where the snapshot left off, with the
+        same items, so it is the source of exactly-once tests (after a suspension it
+        catches up at once, in batches)."""
+        from jetmq.pipeline.stream_sources import item_stream
+        return item_stream(items_per_second, fn)
+
+    @staticmethod
+    def file_watcher(directory: str, glob: str = "*", shared_file_system: bool = True,
+                     encoding: str = "utf-8") -> StreamSource:
+        """The lines appended to the files of `directory` (matching `glob`) after the job
+        started, and the lines of files created since: a line once its newline is
+        written. Byte offsets per file are saved in snapshots. With a shared file system
+        (the default) each file is watched by one processor of the cluster (by a hash of
+        its name); without, each member watches its own directory. No native
+        timestamps. A missing directory fails the job."""
+        from jetmq.pipeline.stream_sources import file_watcher
+        return file_watcher(directory, glob, shared_file_system, encoding)
+
+    @staticmethod
+    def socket(host: str, port: int, encoding: str = "utf-8") -> StreamSource:
+        """Text lines read from a TCP connection to `host:port` (one in the cluster); the
+        stream ends when the server closes it. At-most-once: nothing is replayed after
+        a restart. No native timestamps."""
+        from jetmq.pipeline.stream_sources import socket
+        return socket(host, port, encoding)
 
     @staticmethod
     def items(iterable: Iterable[Any]) -> BatchSource:
@@ -115,6 +152,21 @@ class SourceBuilder:
     @staticmethod
     def batch(name: str, create_fn: Callable[[ProcessorContext], Any]) -> BatchSourceBuilder:
         return BatchSourceBuilder(name, create_fn)
+
+    @staticmethod
+    def stream(name: str, create_fn: Callable[[ProcessorContext], Any]) -> StreamSourceBuilder:
+        """A streaming source (Jet's SourceBuilder.stream): `fill_buffer_fn(state,
+        buffer)` adds the items ready now with `buffer.add(item)`, never blocking;
+        `create_snapshot_fn(state)` / `restore_snapshot_fn(state, saved_list)` make it
+        fault tolerant; `destroy_fn(state)` releases it (also on cancellation)."""
+        from jetmq.pipeline.stream_sources import StreamSourceBuilder
+        return StreamSourceBuilder(name, create_fn, timestamped=False)
+
+    @staticmethod
+    def timestamped_stream(name: str, create_fn: Callable[[ProcessorContext], Any]) -> StreamSourceBuilder:
+        """As `stream`, with native timestamps: `buffer.add(item, timestamp_ms)`."""
+        from jetmq.pipeline.stream_sources import StreamSourceBuilder
+        return StreamSourceBuilder(name, create_fn, timestamped=True)
 
 
 class BatchSourceBuilder:

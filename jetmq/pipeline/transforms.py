@@ -15,9 +15,12 @@ from typing import Any
 
 from jetmq.pipeline import aggregate as _agg
 from jetmq.pipeline.aggregate import AggregateOperation
+from jetmq.pipeline.events import EventTimePolicy
 from jetmq.pipeline.processors.fused import CHAIN_KINDS
 from jetmq.pipeline.sinks import Sink
 from jetmq.pipeline.sources import BatchSource
+from jetmq.pipeline.stream_sources import StreamSource
+from jetmq.pipeline.windows import WindowDefinition
 
 __all__ = [
     "AggregateTransform",
@@ -27,10 +30,14 @@ __all__ = [
     "MapStatefulTransform",
     "MergeTransform",
     "RebalanceTransform",
+    "RollingAggregateTransform",
     "SinkTransform",
     "SortTransform",
     "SourceTransform",
+    "StreamSourceTransform",
+    "TimestampTransform",
     "Transform",
+    "WindowAggregateTransform",
     "fn_name",
     "op_name",
 ]
@@ -54,6 +61,11 @@ class Transform:
     def describe(self) -> str:
         raise NotImplementedError
 
+    def emits_timestamps(self, inputs: tuple[bool, ...]) -> bool:
+        """Whether the stage's items carry timestamps, given whether its inputs' do
+        (by default as its first input)."""
+        return bool(inputs) and inputs[0]
+
 
 @dataclass(frozen=True)
 class SourceTransform(Transform):
@@ -66,6 +78,70 @@ class SourceTransform(Transform):
 
     def describe(self) -> str:
         return f"read_from({self.source.name})"
+
+
+@dataclass(frozen=True)
+class StreamSourceTransform(Transform):
+    source: StreamSource
+    policy: EventTimePolicy
+
+    def __post_init__(self) -> None:
+        if self.policy.kind == "native" and not self.source.supports_native_timestamps:
+            raise ValueError(f"with_native_timestamps: the source {self.source.name!r} has no native "
+                             f"timestamps; use with_timestamps(fn, allowed_lag_ms) or with_ingestion_timestamps()")
+
+    def describe(self) -> str:
+        kind = self.policy.kind
+        how = "" if kind == "none" else f", {kind} timestamps"
+        return f"read_from({self.source.name}{how})"
+
+    def emits_timestamps(self, inputs: tuple[bool, ...]) -> bool:
+        return self.policy.has_timestamps
+
+
+@dataclass(frozen=True)
+class TimestampTransform(Transform):
+    """with_timestamps on a stage without timestamps: an add-timestamps vertex."""
+
+    policy: EventTimePolicy
+
+    def describe(self) -> str:
+        return f"with_timestamps({fn_name(self.policy.timestamp_fn)}, {self.policy.allowed_lag_ms})"
+
+    def emits_timestamps(self, inputs: tuple[bool, ...]) -> bool:
+        return True
+
+
+@dataclass(frozen=True)
+class WindowAggregateTransform(Transform):
+    window: WindowDefinition
+    op: AggregateOperation
+    key_fn: Callable[[Any], Hashable] | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.op, AggregateOperation):
+            raise TypeError(f"aggregate: expected an AggregateOperation (see AggregateOperations), got {self.op!r}")
+
+    def describe(self) -> str:
+        by = "" if self.key_fn is None else f" by {fn_name(self.key_fn)}"
+        return f"window({self.window.describe()}).aggregate({op_name(self.op)}){by}"
+
+    def emits_timestamps(self, inputs: tuple[bool, ...]) -> bool:
+        return True
+
+
+@dataclass(frozen=True)
+class RollingAggregateTransform(Transform):
+    op: AggregateOperation
+    key_fn: Callable[[Any], Hashable] | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.op, AggregateOperation):
+            raise TypeError(f"rolling_aggregate: expected an AggregateOperation, got {self.op!r}")
+
+    def describe(self) -> str:
+        by = "" if self.key_fn is None else f" by {fn_name(self.key_fn)}"
+        return f"rolling_aggregate({op_name(self.op)}){by}"
 
 
 @dataclass(frozen=True)
@@ -106,6 +182,9 @@ class RebalanceTransform(Transform):
 class AggregateTransform(Transform):
     op: AggregateOperation
     key_fn: Callable[[Any], Hashable] | None = None
+
+    def emits_timestamps(self, inputs: tuple[bool, ...]) -> bool:
+        return False
 
     def __post_init__(self) -> None:
         if not isinstance(self.op, AggregateOperation):
@@ -167,12 +246,18 @@ class MapStatefulTransform(Transform):
     create_fn: Callable[[], Any]
     fn: Callable[..., Any]
     key_fn: Callable[[Any], Hashable] | None = None
+    ttl_ms: int | None = None
+    on_evict_fn: Callable[..., Any] | None = None
 
     def __post_init__(self) -> None:
         _check_callable("map_stateful", "create_fn", self.create_fn)
         _check_callable("map_stateful", "fn", self.fn)
         if self.key_fn is not None:
             _check_callable("grouping_key", "key_fn", self.key_fn)
+        if self.ttl_ms is not None and (type(self.ttl_ms) is not int or self.ttl_ms < 1):
+            raise ValueError(f"map_stateful: ttl_ms must be an int >= 1 or None, got {self.ttl_ms!r}")
+        if self.on_evict_fn is not None:
+            _check_callable("map_stateful", "on_evict_fn", self.on_evict_fn)
 
     def describe(self) -> str:
         by = "" if self.key_fn is None else f" by {fn_name(self.key_fn)}"

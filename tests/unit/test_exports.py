@@ -9,6 +9,7 @@ PUBLIC_API = {
     "Cluster", "ClusterState", "JetClient", "JobStateSnapshot", "Member", "bootstrapped_instance", "connect",
     "Job", "JobConfig", "JobStatus", "ProcessingGuarantee",
     "AggregateOperation", "AggregateOperations", "Pipeline", "Sinks", "SinkBuilder", "Sources", "SourceBuilder",
+    "SimpleEvent", "WindowDefinition", "WindowResult",
     "JetError", "AddressInUseError", "CancellationError", "ClusterStartError", "IllegalJobStateError", "ClusterUnreachableError", "JobAlreadyExistsError",
     "JobFailedError", "JobNotFoundError", "JobTimeoutError", "RemoteError", "SerializationError",
     "SnapshotNotFoundError",

@@ -11,7 +11,6 @@ from jetmq.pipeline.processors import (
     AccumulateProcessor,
     FusedTransformProcessor,
     HashJoinProcessor,
-    MapStatefulProcessor,
     compile_chain,
 )
 from jetmq.pipeline.processors import sources as source_processors
@@ -198,32 +197,6 @@ def test_hash_join_merges_tables_without_changing_the_shared_ones():
 
 # ---- map_stateful --------------------------------------------------------------------------
 
-def test_keyed_map_stateful_keeps_one_state_per_key_and_snapshots_it():
-    def running_total(state, key, item):
-        state.append(item)
-        return (key, sum(state))
-
-    processor = MapStatefulProcessor(list, running_total, key_fn=lambda x: x % 2)
-    outbox = Outbox(1, 1024, snapshot_capacity=1)
-    processor.init(outbox, context())
-    inbox = Inbox()
-    inbox.add_batch([1, 2, 3, 4])
-    processor.process(0, inbox)
-    assert outbox.drain_bucket(0) == [(1, 1), (0, 2), (1, 4), (0, 6)]
-    # saving two states through a snapshot bucket of one entry takes several calls
-    saved = []
-    while not processor.save_to_snapshot():
-        saved += outbox.drain_snapshot_bucket()
-    saved += outbox.drain_snapshot_bucket()
-    assert sorted(saved) == [(0, [2, 4]), (1, [1, 3])]
-    restored = MapStatefulProcessor(list, running_total, key_fn=lambda x: x % 2)
-    restored.init(Outbox(1), context())
-    snapshot = Inbox()
-    snapshot.add_batch(saved)
-    restored.restore_from_snapshot(snapshot)
-    inbox.add_batch([5])
-    restored.process(0, inbox)
-    assert restored.outbox.drain_bucket(0) == [(1, 9)]
 
 
 # ---- sources -------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from jetmq.pipeline.processors.sources import (
     ReadMapProcessor,
     SourceBuffer,
 )
-from jetmq.pipeline.processors.stateful import MapStatefulProcessor, SortProcessor
+from jetmq.pipeline.processors.stateful import SortProcessor
 
 __all__ = [
     "AccumulateAllProcessor",
@@ -40,7 +40,6 @@ __all__ = [
     "HashJoinCollectProcessor",
     "HashJoinProcessor",
     "LoggerSinkProcessor",
-    "MapStatefulProcessor",
     "ReadFilesProcessor",
     "ReadListProcessor",
     "ReadMapProcessor",

@@ -30,6 +30,7 @@ from typing import Any
 
 from jetmq.core.inbox_outbox import Inbox
 from jetmq.core.processor import Processor
+from jetmq.core.snapshot import BroadcastKey
 from jetmq.pipeline import aggregate as _agg
 from jetmq.pipeline.aggregate import AggregateOperation
 from jetmq.pipeline.processors.fused import Step, compile_chain
@@ -45,6 +46,40 @@ __all__ = [
 ]
 
 _MISSING = object()
+
+
+class SavesEntries(Processor):
+    """Saving state as (key, value) snapshot entries across as many calls as the
+    snapshot bucket needs: `_entries()` lists them when a snapshot starts."""
+
+    _saving: Iterator[tuple[Any, Any]] | None = None
+    _unsaved: tuple[Any, Any] | None = None
+
+    def _entries(self) -> list[tuple[Any, Any]]:
+        raise NotImplementedError
+
+    def save_to_snapshot(self) -> bool:
+        if self._saving is None:
+            self._saving = iter(self._entries())
+        entry = self._unsaved
+        while True:
+            if entry is None:
+                entry = next(self._saving, None)
+                if entry is None:
+                    self._saving = self._unsaved = None
+                    return True
+            if not self.outbox.offer_to_snapshot(*entry):
+                self._unsaved = entry
+                return False
+            entry = None
+
+
+def _remaining(processor: Any, attribute: str) -> list:
+    """The outputs a processor has not emitted yet from its results iterator (which is
+    replaced by one over the returned list)."""
+    rest = list(getattr(processor, attribute))
+    setattr(processor, attribute, iter(rest))
+    return rest
 
 try:
     # The C loop behind Counter.update: mapping[x] = mapping.get(x, 0) + 1 per element
@@ -93,8 +128,9 @@ class _PreChain:
         return batch if self._pre is None else self._pre(batch)
 
 
-class AccumulateProcessor(_PreChain, Processor):
-    """Stage one of a grouped aggregation: a dict key -> accumulator, emitted in complete()."""
+class AccumulateProcessor(_PreChain, SavesEntries):
+    """Stage one of a grouped aggregation: a dict key -> accumulator, emitted in complete().
+    Snapshots: `(key, acc)` per key not emitted yet."""
 
     def __init__(self, key_fn: Callable[[Any], Hashable], op: AggregateOperation,
                  pre_steps: tuple[Step, ...] = ()) -> None:
@@ -129,8 +165,20 @@ class AccumulateProcessor(_PreChain, Processor):
         room = self.outbox.room()
         return self.outbox.offer_many(self._results) < room
 
+    def _entries(self) -> list[tuple[Any, Any]]:
+        return _remaining(self, "_results") if self._results is not None else list(self._accs.items())
 
-class AccumulateAllProcessor(_PreChain, Processor):
+    def restore_from_snapshot(self, inbox: Inbox) -> None:
+        _combine_entries(self._accs, self._op, inbox.take())
+
+
+def _combine_entries(accs: dict, op: AggregateOperation, entries: list) -> None:
+    for key, acc in entries:
+        mine = accs.get(key, _MISSING)
+        accs[key] = acc if mine is _MISSING else op.combine(mine, acc)
+
+
+class AccumulateAllProcessor(_PreChain, SavesEntries):
     """Stage one of an ungrouped aggregation: one accumulator, always emitted (also
     when empty), so the combining processor knows it is the one to emit the result."""
 
@@ -157,12 +205,27 @@ class AccumulateAllProcessor(_PreChain, Processor):
         self._acc = acc
 
     def complete(self) -> bool:
-        return self.outbox.offer(self._acc)
+        if self.outbox.offer(self._acc):
+            self._acc = self._op.create()  # emitted: a snapshot after this saves an empty one
+            return True
+        return False
+
+    def _entries(self) -> list[tuple[Any, Any]]:
+        return [(BroadcastKey(("accumulate-all", self.context.global_index)), self._acc)]
+
+    def restore_from_snapshot(self, inbox: Inbox) -> None:
+        # every processor gets every saved accumulator: each takes its share (by index)
+        # so that each is combined exactly once, whatever the new number of processors
+        total, mine = self.context.total_parallelism, self.context.global_index
+        for key, acc in inbox.take():
+            if key.key[1] % total == mine:
+                self._acc = self._op.combine(self._acc, acc)
 
 
-class CombineProcessor(Processor):
+class CombineProcessor(SavesEntries):
     """Stage two of a grouped aggregation: combines (key, accumulator) pairs per key and
-    emits (key, op.finish(acc)) in complete()."""
+    emits (key, op.finish(acc)) in complete(). Snapshots: `(key, acc)` per key (the
+    results not emitted yet, once complete() has begun)."""
 
     def __init__(self, op: AggregateOperation) -> None:
         self._op = op
@@ -190,8 +253,23 @@ class CombineProcessor(Processor):
         room = self.outbox.room()
         return self.outbox.offer_many(self._results) < room
 
+    def _entries(self) -> list[tuple[Any, Any]]:
+        if self._results is None:
+            return list(self._accs.items())
+        return [(_RESULT, result) for result in _remaining(self, "_results")]
 
-class CombineAllProcessor(Processor):
+    def restore_from_snapshot(self, inbox: Inbox) -> None:
+        entries = inbox.take()
+        results = [result for key, result in entries if key == _RESULT and type(key) is BroadcastKey]
+        if results:  # restored half-way through emitting: emit the rest
+            self._results = iter(results)
+        _combine_entries(self._accs, self._op, [e for e in entries if type(e[0]) is not BroadcastKey])
+
+
+_RESULT = BroadcastKey("combined-result")
+
+
+class CombineAllProcessor(SavesEntries):
     """Stage two of an ungrouped aggregation, behind an all-to-one edge: combines every
     accumulator and emits op.finish(acc) once. The processors the edge does not
     target receive nothing and emit nothing."""
@@ -211,17 +289,36 @@ class CombineAllProcessor(Processor):
     def complete(self) -> bool:
         if not self._received:
             return True
-        return self.outbox.offer(self._op.finish(self._acc))
+        if self.outbox.offer(self._op.finish(self._acc)):
+            self._received = False  # emitted: nothing left to save
+            return True
+        return False
+
+    def _entries(self) -> list[tuple[Any, Any]]:
+        # keyed by the vertex's name: restored to the processor its all-to-one edge feeds
+        return [(self.context.vertex_name, self._acc)] if self._received else []
+
+    def restore_from_snapshot(self, inbox: Inbox) -> None:
+        for _key, acc in inbox.take():
+            self._acc = self._op.combine(self._acc, acc)
+            self._received = True
 
 
-class DistinctProcessor(Processor):
+class DistinctProcessor(SavesEntries):
     """Emits the first item of each key it sees, at once (as Jet's distinct: one
     arbitrary item per key). Both stages of distinct use it: locally, to send each
-    key on once, and behind the partitioned edge, to keep one per key in the cluster."""
+    key on once, and behind the partitioned edge, to keep one per key in the cluster.
+    Snapshots: `(key, True)` per key seen."""
 
     def __init__(self, key_fn: Callable[[Any], Hashable]) -> None:
         self._key_fn = key_fn
         self._seen: set[Hashable] = set()
+
+    def _entries(self) -> list[tuple[Any, Any]]:
+        return [(key, True) for key in self._seen]
+
+    def restore_from_snapshot(self, inbox: Inbox) -> None:
+        self._seen.update(key for key, _seen in inbox.take())
 
     def process(self, ordinal: int, inbox: Inbox) -> None:
         room = self.outbox.room()

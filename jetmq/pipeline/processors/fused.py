@@ -31,7 +31,7 @@ Step = tuple[str, Callable[..., Any]]
 
 
 def compile_chain(steps: Sequence[Step], log: Callable[[str], object] | None = None,
-                  with_cursor: bool = False) -> Callable[..., Iterator[Any]]:
+                  with_cursor: bool = False, timestamped: bool = False) -> Callable[..., Iterator[Any]]:
     """A generator function yielding the outputs of `steps` over the items of a batch:
     `fn(batch)`, or with `with_cursor` `fn(batch, cursor)`, which also sets `cursor[0]`
     to the index in `batch` of the input item whose outputs it is producing.
@@ -44,6 +44,10 @@ def compile_chain(steps: Sequence[Step], log: Callable[[str], object] | None = N
     n))` in `Outbox.offer_many`): measured ~10-15 ns per word of a word count's
     flat_map, less than yielding each flat_map result whole and extending with it
     in Python (which costs more per line than it saves per word).
+
+    With `timestamped`, the batch holds `(ts, item)` events (see
+    jetmq.pipeline.events): the steps see `item`, and each output is yielded as
+    `(ts, output)`, keeping the timestamp of the item it came from.
     """
     for kind, fn in steps:
         if kind not in CHAIN_KINDS:
@@ -51,10 +55,11 @@ def compile_chain(steps: Sequence[Step], log: Callable[[str], object] | None = N
         if not callable(fn):
             raise TypeError(f"{kind} step: fn must be callable, got {fn!r}")
     namespace: dict[str, Any] = {"log": log, "enumerate": enumerate}
+    head = "ts, v0" if timestamped else "v0"
     if with_cursor:
-        lines = ["def _chain(batch, cursor):", "    for i, v0 in enumerate(batch):", "        cursor[0] = i"]
+        lines = ["def _chain(batch, cursor):", f"    for i, ({head}) in enumerate(batch):", "        cursor[0] = i"]
     else:
-        lines = ["def _chain(batch):", "    for v0 in batch:"]
+        lines = ["def _chain(batch):", f"    for {head} in batch:"]
     indent, var = "        ", "v0"
     for n, (kind, fn) in enumerate(steps):
         f, out = f"f{n}", f"v{n + 1}"
@@ -70,7 +75,7 @@ def compile_chain(steps: Sequence[Step], log: Callable[[str], object] | None = N
             lines += [f"{indent}r{n} = {f}({var})", f"{indent}if r{n} is None:", f"{indent}    continue",
                       f"{indent}for {out} in r{n}:"]
             indent, var = indent + "    ", out
-    lines += [f"{indent}yield {var}"]
+    lines += [f"{indent}yield (ts, {var})" if timestamped else f"{indent}yield {var}"]
     label = "-".join(kind for kind, _ in steps) or "identity"
     exec(compile("\n".join(lines), f"<fused chain {label}>", "exec"), namespace)
     return namespace["_chain"]
@@ -82,8 +87,9 @@ class FusedTransformProcessor(Processor):
     With no steps it forwards items unchanged (the merge and rebalance vertices).
     """
 
-    def __init__(self, steps: Sequence[Step]) -> None:
+    def __init__(self, steps: Sequence[Step], timestamped: bool = False) -> None:
         self._steps = tuple(steps)
+        self._timestamped = timestamped
         self._has_flat_map = any(kind == "flat_map" for kind, _ in self._steps)
         self._chain: Callable[..., Iterator[Any]] | None = None
         # With a flat_map: the suspended generator over the inbox's first items, the
@@ -94,7 +100,8 @@ class FusedTransformProcessor(Processor):
         self._batch_len = 0
 
     def init_hook(self) -> None:
-        self._chain = compile_chain(self._steps, self.context.logger.info, with_cursor=self._has_flat_map)
+        self._chain = compile_chain(self._steps, self.context.logger.info, with_cursor=self._has_flat_map,
+                                    timestamped=self._timestamped)
 
     def process(self, ordinal: int, inbox: Inbox) -> None:
         room = self.outbox.room()

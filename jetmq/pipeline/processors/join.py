@@ -55,8 +55,8 @@ class HashJoinProcessor(FusedTransformProcessor):
     """
 
     def __init__(self, key_fn: Callable[[Any], Hashable], map_fn: Callable[[Any, Any], Any],
-                 tail_steps: Sequence[Step] = ()) -> None:
-        super().__init__((("flat_map", self._join), *tail_steps))
+                 tail_steps: Sequence[Step] = (), timestamped: bool = False) -> None:
+        super().__init__((("flat_map", self._join), *tail_steps), timestamped)
         self._key_fn = key_fn
         self._map_fn = map_fn
         self._table: dict[Hashable, list[Any]] = {}

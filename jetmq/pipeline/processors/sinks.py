@@ -12,6 +12,8 @@ from jetmq.pipeline.processors.sources import services_of
 
 __all__ = [
     "SINK_BATCH_SIZE",
+    "ObservableSinkProcessor",
+    "TimestampStrippingSink",
     "BuilderSinkProcessor",
     "LoggerSinkProcessor",
     "WriteFilesProcessor",
@@ -26,7 +28,17 @@ for typical entries."""
 
 
 class _BatchingSinkProcessor(Processor):
-    """Buffers items and hands them on in batches of SINK_BATCH_SIZE, and the rest in complete()."""
+    """Buffers items and hands them on in batches of SINK_BATCH_SIZE, and the rest when
+    the input pauses (try_process: a stream's items do not wait for more), before each
+    snapshot barrier, and in complete().
+
+    Exactly-once (the job's guarantee is EXACTLY_ONCE): the writes are staged under
+    an epoch, the snapshot after them (`current_snapshot_id + 1`; while a snapshot is
+    being saved, its own id), and become visible when that snapshot commits or the
+    job completes, as `jetmq.testing.CommittingListSink` does; a restored job
+    discards the staged writes of snapshots that never committed, so nothing shows
+    twice. Otherwise the writes go out at once (at-least-once after a restart).
+    """
 
     what = ""
 
@@ -37,21 +49,40 @@ class _BatchingSinkProcessor(Processor):
 
     def init_hook(self) -> None:
         self._services = services_of(self.context, f"{self.what}({self._name!r})")
+        self._exactly_once = self.context.snapshot_context.exactly_once
 
     def process(self, ordinal: int, inbox: Inbox) -> None:
         buffer = self._buffer
         inbox.drain_to(buffer)
         if len(buffer) >= SINK_BATCH_SIZE:
-            self._send(buffer)
-            self._buffer = []
+            self._flush(self.context.snapshot_context.current_snapshot_id + 1)
+
+    def try_process(self) -> bool:
+        if self._buffer:
+            self._flush(self.context.snapshot_context.current_snapshot_id + 1)
+        return True
+
+    def save_to_snapshot(self) -> bool:
+        if self._buffer:  # the items before this barrier belong to the snapshot being taken
+            self._flush(self.context.snapshot_context.current_snapshot_id)
+        return True
 
     def complete(self) -> bool:
         if self._buffer:
-            self._send(self._buffer)
-            self._buffer = []
+            self._flush(self.context.snapshot_context.current_snapshot_id + 1)
         return True
 
+    def _flush(self, epoch: int) -> None:
+        items, self._buffer = self._buffer, []
+        if self._exactly_once:
+            self._stage(epoch, items)
+        else:
+            self._send(items)
+
     def _send(self, items: list[Any]) -> None:
+        raise NotImplementedError
+
+    def _stage(self, epoch: int, items: list[Any]) -> None:
         raise NotImplementedError
 
 
@@ -61,8 +92,16 @@ class WriteMapProcessor(_BatchingSinkProcessor):
     what = "Sinks.map"
 
     def _send(self, items: list[Any]) -> None:
+        self._write(items, self._services.map_put_all)
+
+    def _stage(self, epoch: int, items: list[Any]) -> None:
+        context = self.context
+        self._write(items, lambda name, entries: self._services.stage_map_put_all(
+            context.execution_id, epoch, name, entries))
+
+    def _write(self, items: list[Any], write: Callable[[str, list], None]) -> None:
         try:
-            self._services.map_put_all(self._name, items)
+            write(self._name, items)
         except (TypeError, ValueError) as e:
             bad = next((item for item in items if type(item) is not tuple or len(item) != 2), None)
             if bad is None:
@@ -79,10 +118,33 @@ class WriteListProcessor(_BatchingSinkProcessor):
     def _send(self, items: list[Any]) -> None:
         self._services.list_add_all(self._name, items)
 
+    def _stage(self, epoch: int, items: list[Any]) -> None:
+        self._services.stage_list_add_all(self.context.execution_id, epoch, self._name, items)
+
+
+class ObservableSinkProcessor(Processor):
+    """Publishes items to the cluster's named observable, each input batch at once (a
+    client sees results as they come). Attaches the observable to the job in init, so
+    that it ends with the job. At-least-once: after a restart from a snapshot, results
+    emitted after that snapshot are published again."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._services: Any = None
+
+    def init_hook(self) -> None:
+        self._services = services_of(self.context, f"Sinks.observable({self._name!r})")
+        self._services.observable_attach(self._name, self.context.job_id)
+
+    def process(self, ordinal: int, inbox: Inbox) -> None:
+        self._services.observable_publish(self._name, inbox.take())
+
 
 class WriteFilesProcessor(Processor):
     """Writes str(item) lines to `<directory>/<global index>`, one file per processor,
-    created (with the directory) in init, flushed and closed in complete()."""
+    created (with the directory) in init, flushed whenever the input pauses and closed
+    in complete(). A job restored from a snapshot appends to its files: at-least-once
+    (the lines after the snapshot are written again); there is no two-phase commit."""
 
     def __init__(self, directory: str, encoding: str) -> None:
         self._directory = directory
@@ -92,12 +154,22 @@ class WriteFilesProcessor(Processor):
     def init_hook(self) -> None:
         os.makedirs(self._directory, exist_ok=True)
         path = os.path.join(self._directory, str(self.context.global_index))
-        self._file = open(path, "w", encoding=self._encoding)
+        # a restored job appends to what it wrote before (at-least-once); a new one starts afresh
+        mode = "a" if self.context.snapshot_context.restored_snapshot_id >= 0 else "w"
+        self._file = open(path, mode, encoding=self._encoding)
+        self._dirty = False
 
     def process(self, ordinal: int, inbox: Inbox) -> None:
         lines = list(map(str, inbox.take()))
         lines.append("")
         self._file.write("\n".join(lines))
+        self._dirty = True
+
+    def try_process(self) -> bool:
+        if self._dirty:  # a stream's lines reach the file when the input pauses
+            self._file.flush()
+            self._dirty = False
+        return True
 
     def complete(self) -> bool:
         self.close()
@@ -155,3 +227,62 @@ class BuilderSinkProcessor(Processor):
         if self._created and self._destroy_fn is not None:
             self._created = False
             self._destroy_fn(self._state)
+
+
+class TimestampStrippingSink(Processor):
+    """Runs a sink's processor on a stage with timestamps: hands it the items without
+    their `(ts, item)` wrapping and passes every other call through."""
+
+    def __init__(self, supplier: Callable[[], Processor]) -> None:
+        self.inner = supplier()
+        self._inbox = Inbox()
+        self._ordinal = 0
+        self.is_cooperative = self.inner.is_cooperative
+
+    def init(self, outbox, context) -> None:
+        super().init(outbox, context)
+        self.inner.init(outbox, context)
+
+    def process(self, ordinal: int, inbox: Inbox) -> None:
+        mine = self._inbox
+        mine.add_batch([item for _ts, item in inbox.take()])
+        self._ordinal = ordinal
+        self.inner.process(ordinal, mine)
+
+    def try_process(self) -> bool:
+        if self._inbox:
+            self.inner.process(self._ordinal, self._inbox)
+            if self._inbox:
+                return False
+        return self.inner.try_process()
+
+    def try_process_watermark(self, watermark) -> bool:
+        return self.inner.try_process_watermark(watermark)
+
+    def complete_edge(self, ordinal: int) -> bool:
+        return self.inner.complete_edge(ordinal)
+
+    def complete(self) -> bool:
+        if self._inbox:
+            self.inner.process(self._ordinal, self._inbox)
+            if self._inbox:
+                return False
+        return self.inner.complete()
+
+    def save_to_snapshot(self) -> bool:
+        return self.inner.save_to_snapshot()
+
+    def snapshot_commit_prepare(self) -> bool:
+        return self.inner.snapshot_commit_prepare()
+
+    def snapshot_commit_finish(self, success: bool) -> bool:
+        return self.inner.snapshot_commit_finish(success)
+
+    def restore_from_snapshot(self, inbox: Inbox) -> None:
+        self.inner.restore_from_snapshot(inbox)
+
+    def finish_snapshot_restore(self) -> bool:
+        return self.inner.finish_snapshot_restore()
+
+    def close(self) -> None:
+        self.inner.close()

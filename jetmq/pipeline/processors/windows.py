@@ -1,0 +1,324 @@
+"""Window aggregation in two stages, as Jet's SlidingWindowP (and sessions likewise).
+
+Stage one runs where the items are (a local edge in): `FrameAccumulateProcessor`
+folds each `(ts, item)` into the accumulator of its (frame, key); a watermark `W`
+sends on every frame that ended by `W` as `(key, frame_end, acc)`, then `W`. Stage
+two sits behind a distributed edge partitioned by key: `WindowCombineProcessor`
+combines the frames of a key and, once the coalesced watermark passes a window's
+end, emits `(end - 1, WindowResult(start, end, key, value))` (Jet's timestamp of a
+window result). Sessions: `SessionAccumulateProcessor` keeps local sessions and
+sends on those that closed as `(key, start, end, acc)`; `SessionCombineProcessor`
+merges them across members and emits the closed ones.
+
+Late items: an item whose timestamp is below the watermark stage one has received
+is counted in `context.metrics["lateEventsDropped"]` and dropped. Stage one decides
+it from its own member's stream, so what is late does not depend on other members.
+
+Snapshots: stage one sends everything it holds on before the barrier (Jet does the
+same), so it saves nothing; stage two saves one entry per key (all its frames or
+sessions), so the state follows its keys to whichever member owns them after a
+restore, plus its watermark under a BroadcastKey (the least one restored wins).
+At the end of the input everything left is emitted, by window end.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterator
+from typing import Any
+
+from jetmq.core.inbox_outbox import Inbox
+from jetmq.core.markers import Watermark
+from jetmq.core.snapshot import BroadcastKey
+from jetmq.pipeline.aggregate import AggregateOperation
+from jetmq.pipeline.events import NO_WATERMARK, WindowResult
+from jetmq.pipeline.processors.aggregation import SavesEntries, is_counting
+from jetmq.pipeline.windows import SessionTable, WindowDefinition, window_ends_to_emit
+
+__all__ = [
+    "FrameAccumulateProcessor",
+    "SessionAccumulateProcessor",
+    "SessionCombineProcessor",
+    "WindowCombineProcessor",
+]
+
+LATE = "lateEventsDropped"
+_WM_KEY = BroadcastKey("window-watermark")
+_MISSING = object()
+
+
+class _Emitting(SavesEntries):
+    """Output through a pending iterator, then (optionally) a watermark."""
+
+    _pending: Iterator[Any] | None = None
+    _pending_wm: Watermark | None = None
+
+    def _drain(self) -> bool:
+        """Emit the pending outputs, then the pending watermark; True when all are out."""
+        outbox = self.outbox
+        if self._pending is not None:
+            room = outbox.room()
+            if not room or outbox.offer_many(self._pending) == room:
+                return False
+            self._pending = None
+        if self._pending_wm is not None:
+            if not outbox.offer(self._pending_wm):
+                return False
+            self._pending_wm = None
+        return True
+
+    def _count_late(self, count: int = 1) -> None:
+        metrics = self.context.metrics
+        metrics[LATE] = metrics.get(LATE, 0) + count
+
+
+class FrameAccumulateProcessor(_Emitting):
+    """Stage one of a sliding or tumbling window: accumulators per (frame, key)."""
+
+    def __init__(self, window: WindowDefinition, op: AggregateOperation,
+                 key_fn: Callable[[Any], Hashable] | None) -> None:
+        self._step = window.step_ms
+        self._op = op
+        self._key_fn = key_fn
+        self._counting = is_counting(op)
+        self.frames: dict[int, dict[Hashable, Any]] = {}
+        self.watermark = NO_WATERMARK
+
+    def process(self, ordinal: int, inbox: Inbox) -> None:
+        frames, step, key_fn, wm = self.frames, self._step, self._key_fn, self.watermark
+        late = 0
+        if self._counting:
+            for ts, item in inbox.take():
+                if ts < wm:
+                    late += 1
+                    continue
+                end = ts - ts % step + step
+                frame = frames.get(end)
+                if frame is None:
+                    frame = frames[end] = {}
+                key = None if key_fn is None else key_fn(item)
+                frame[key] = frame.get(key, 0) + 1
+        else:
+            create, accumulate = self._op.create, self._op.accumulate
+            for ts, item in inbox.take():
+                if ts < wm:
+                    late += 1
+                    continue
+                end = ts - ts % step + step
+                frame = frames.get(end)
+                if frame is None:
+                    frame = frames[end] = {}
+                key = None if key_fn is None else key_fn(item)
+                acc = frame.get(key, _MISSING)
+                frame[key] = accumulate(create() if acc is _MISSING else acc, item)
+        if late:
+            self._count_late(late)
+
+    def _flush(self, wm: int | None) -> list:
+        frames = self.frames
+        out = []
+        for end in sorted(e for e in frames if wm is None or e <= wm):
+            out.extend((key, end, acc) for key, acc in frames.pop(end).items())
+        return out
+
+    def try_process_watermark(self, watermark: Watermark) -> bool:
+        if self._pending is None and self._pending_wm is None:
+            self.watermark = watermark.timestamp
+            self._pending = iter(self._flush(watermark.timestamp))
+            self._pending_wm = watermark
+        return self._drain()
+
+    def complete(self) -> bool:
+        if self._pending is None and self.frames:
+            self._pending = iter(self._flush(None))
+        return self._drain()
+
+    def save_to_snapshot(self) -> bool:
+        return self.complete()  # send every frame on before the barrier: no state to save
+
+
+class WindowCombineProcessor(_Emitting):
+    """Stage two of a sliding or tumbling window: combines frames per key, emits windows."""
+
+    def __init__(self, window: WindowDefinition, op: AggregateOperation, keyed: bool) -> None:
+        self._size = window.size_ms
+        self._step = window.step_ms
+        self._op = op
+        self._keyed = keyed
+        self.frames: dict[int, dict[Hashable, Any]] = {}
+        self.watermark = NO_WATERMARK
+        self._restored_wm: int | None = None
+
+    def process(self, ordinal: int, inbox: Inbox) -> None:
+        frames, wm, combine = self.frames, self.watermark, self._op.combine
+        late = 0
+        for key, end, acc in inbox.take():
+            if end <= wm:  # its first window was emitted already (never expected: see the module doc)
+                late += 1
+                continue
+            frame = frames.get(end)
+            if frame is None:
+                frame = frames[end] = {}
+            mine = frame.get(key, _MISSING)
+            frame[key] = acc if mine is _MISSING else combine(mine, acc)
+        if late:
+            self._count_late(late)
+
+    def _windows(self, wm: int | None) -> list:
+        """The (ts, WindowResult) of every window ending after the last watermark and by
+        `wm`; evicts frames no later window needs."""
+        frames, size, step, op = self.frames, self._size, self._step, self._op
+        out = []
+        keyed = self._keyed
+        after = self.watermark if self.watermark != NO_WATERMARK else None
+        for end in window_ends_to_emit(frames, size, step, wm, after):
+            start = end - size
+            if size == step:
+                frame = frames.pop(end, None)
+                if frame:
+                    out.extend((end - 1, WindowResult(start, end, key if keyed else None, op.finish(acc)))
+                               for key, acc in frame.items())
+                continue
+            accs: dict[Hashable, Any] = {}
+            for frame_end in range(start + step, end + step, step):
+                frame = frames.get(frame_end)
+                if not frame:
+                    continue
+                for key, acc in frame.items():
+                    mine = accs.get(key, _MISSING)
+                    accs[key] = op.combine(op.create() if mine is _MISSING else mine, acc)
+            out.extend((end - 1, WindowResult(start, end, key if keyed else None, op.finish(acc)))
+                       for key, acc in accs.items())
+        if wm is None:
+            frames.clear()
+        else:
+            for frame_end in [f for f in frames if f <= wm - size + step]:
+                del frames[frame_end]
+        return out
+
+    def try_process_watermark(self, watermark: Watermark) -> bool:
+        if self._pending is None and self._pending_wm is None:
+            self._pending = iter(self._windows(watermark.timestamp))
+            self.watermark = watermark.timestamp
+            self._pending_wm = watermark
+        return self._drain()
+
+    def complete(self) -> bool:
+        if self._pending is None and self.frames:
+            self._pending = iter(self._windows(None))
+        return self._drain()
+
+    def _entries(self) -> list[tuple[Any, Any]]:
+        by_key: dict[Hashable, dict[int, Any]] = {}
+        for end, frame in self.frames.items():
+            for key, acc in frame.items():
+                by_key.setdefault(key, {})[end] = acc
+        return [(_WM_KEY, self.watermark), *by_key.items()]
+
+    def restore_from_snapshot(self, inbox: Inbox) -> None:
+        frames, combine = self.frames, self._op.combine
+        for key, value in inbox.take():
+            if key == _WM_KEY and type(key) is BroadcastKey:
+                self._restored_wm = value if self._restored_wm is None else min(self._restored_wm, value)
+                continue
+            for end, acc in value.items():
+                frame = frames.setdefault(end, {})
+                mine = frame.get(key, _MISSING)
+                frame[key] = acc if mine is _MISSING else combine(mine, acc)
+
+    def finish_snapshot_restore(self) -> bool:
+        if self._restored_wm is not None:
+            self.watermark = self._restored_wm
+            self._restored_wm = None
+        return True
+
+
+class SessionAccumulateProcessor(_Emitting):
+    """Stage one of session windows: local sessions per key, sent on when closed."""
+
+    def __init__(self, window: WindowDefinition, op: AggregateOperation,
+                 key_fn: Callable[[Any], Hashable] | None) -> None:
+        self._key_fn = key_fn
+        self.table = SessionTable(window.gap_ms, op)
+        self.watermark = NO_WATERMARK
+
+    def process(self, ordinal: int, inbox: Inbox) -> None:
+        add, key_fn, wm = self.table.add_item, self._key_fn, self.watermark
+        late = 0
+        for ts, item in inbox.take():
+            if ts < wm:
+                late += 1
+                continue
+            add(None if key_fn is None else key_fn(item), ts, item)
+        if late:
+            self._count_late(late)
+
+    def try_process_watermark(self, watermark: Watermark) -> bool:
+        if self._pending is None and self._pending_wm is None:
+            self.watermark = watermark.timestamp
+            self._pending = iter(self.table.close(watermark.timestamp))
+            self._pending_wm = watermark
+        return self._drain()
+
+    def complete(self) -> bool:
+        if self._pending is None and self.table.sessions:
+            self._pending = iter(self.table.close(None))
+        return self._drain()
+
+    def save_to_snapshot(self) -> bool:
+        return self.complete()  # send every session on before the barrier: no state to save
+
+
+class SessionCombineProcessor(_Emitting):
+    """Stage two of session windows: merges the sessions of a key from every member and
+    emits `(end - 1, WindowResult(start, end, key, value))` once the watermark passes."""
+
+    def __init__(self, window: WindowDefinition, op: AggregateOperation, keyed: bool) -> None:
+        self._op = op
+        self._keyed = keyed
+        self.table = SessionTable(window.gap_ms, op)
+        self.watermark = NO_WATERMARK
+        self._restored_wm: int | None = None
+
+    def process(self, ordinal: int, inbox: Inbox) -> None:
+        add, wm = self.table.add_session, self.watermark
+        late = 0
+        for key, start, end, acc in inbox.take():
+            if end < wm:  # never expected: see the module doc
+                late += 1
+                continue
+            add(key, start, end, acc)
+        if late:
+            self._count_late(late)
+
+    def _results(self, wm: int | None) -> list:
+        finish, keyed = self._op.finish, self._keyed
+        return [(end - 1, WindowResult(start, end, key if keyed else None, finish(acc)))
+                for key, start, end, acc in self.table.close(wm)]
+
+    def try_process_watermark(self, watermark: Watermark) -> bool:
+        if self._pending is None and self._pending_wm is None:
+            self.watermark = watermark.timestamp
+            self._pending = iter(self._results(watermark.timestamp))
+            self._pending_wm = watermark
+        return self._drain()
+
+    def complete(self) -> bool:
+        if self._pending is None and self.table.sessions:
+            self._pending = iter(self._results(None))
+        return self._drain()
+
+    def _entries(self) -> list[tuple[Any, Any]]:
+        entries = [(key, [tuple(s) for s in sessions]) for key, sessions in self.table.sessions.items()]
+        return [(_WM_KEY, self.watermark), *entries]
+
+    def restore_from_snapshot(self, inbox: Inbox) -> None:
+        for key, value in inbox.take():
+            if key == _WM_KEY and type(key) is BroadcastKey:
+                self._restored_wm = value if self._restored_wm is None else min(self._restored_wm, value)
+            else:
+                self.table.restore(key, value)
+
+    def finish_snapshot_restore(self) -> bool:
+        if self._restored_wm is not None:
+            self.watermark = self._restored_wm
+            self._restored_wm = None
+        return True

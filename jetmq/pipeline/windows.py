@@ -1,0 +1,211 @@
+"""Window definitions and the frame and session arithmetic behind window processors.
+
+Sliding and tumbling windows are computed from frames, as Jet's SlidingWindowP: a
+frame is a `step_ms`-long slice of event time, named by its end (exclusive), and a
+window `[end - size_ms, end)` is the combination of its `size_ms / step_ms` frames.
+A tumbling window is a sliding one whose step is its size. Windows and frames are
+aligned to multiples of the step from timestamp 0.
+
+Sessions: an item at `ts` opens the interval `[ts, ts + gap_ms]`; overlapping (or
+touching) intervals of one key form one session, `[first ts, last ts + gap_ms]`,
+which closes once the watermark passes its end.
+"""
+from __future__ import annotations
+
+import heapq
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from jetmq.pipeline.aggregate import AggregateOperation
+
+__all__ = [
+    "SessionTable",
+    "WindowDefinition",
+    "frame_end",
+    "window_ends_to_emit",
+    "windows_of_frame",
+]
+
+
+@dataclass(frozen=True)
+class WindowDefinition:
+    """Which windows an aggregation computes: `tumbling(size_ms)`, `sliding(size_ms,
+    step_ms)` or `session(gap_ms)`."""
+
+    kind: str
+    size_ms: int = 0
+    step_ms: int = 0
+    gap_ms: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind == "session":
+            _check_positive("session", "gap_ms", self.gap_ms)
+        elif self.kind == "sliding":
+            _check_positive("sliding", "size_ms", self.size_ms)
+            _check_positive("sliding", "step_ms", self.step_ms)
+            if self.size_ms % self.step_ms:
+                raise ValueError(f"WindowDefinition.sliding: size_ms ({self.size_ms}) must be a multiple "
+                                 f"of step_ms ({self.step_ms})")
+        else:
+            raise ValueError(f"unknown window kind {self.kind!r}")
+
+    @staticmethod
+    def tumbling(size_ms: int) -> WindowDefinition:
+        """Adjacent windows of `size_ms`: [0, size), [size, 2*size), ..."""
+        _check_positive("tumbling", "size_ms", size_ms)
+        return WindowDefinition("sliding", size_ms, size_ms)
+
+    @staticmethod
+    def sliding(size_ms: int, step_ms: int) -> WindowDefinition:
+        """Windows of `size_ms` starting every `step_ms` (a divisor of `size_ms`)."""
+        return WindowDefinition("sliding", size_ms, step_ms)
+
+    @staticmethod
+    def session(gap_ms: int) -> WindowDefinition:
+        """Per key, runs of items less than `gap_ms` apart."""
+        return WindowDefinition("session", gap_ms=gap_ms)
+
+    @property
+    def is_session(self) -> bool:
+        return self.kind == "session"
+
+    def describe(self) -> str:
+        if self.is_session:
+            return f"session({self.gap_ms})"
+        if self.size_ms == self.step_ms:
+            return f"tumbling({self.size_ms})"
+        return f"sliding({self.size_ms}, {self.step_ms})"
+
+
+def _check_positive(kind: str, name: str, value: object) -> None:
+    if type(value) is not int or value < 1:
+        raise ValueError(f"WindowDefinition.{kind}: {name} must be an int >= 1, got {value!r}")
+
+
+def frame_end(ts: int, step: int) -> int:
+    """The end (exclusive) of the frame holding `ts`: the least multiple of `step` above it."""
+    return ts - ts % step + step
+
+
+def windows_of_frame(frame: int, size: int, step: int) -> range:
+    """The ends of the windows that hold frame `frame` (given by its end)."""
+    return range(frame, frame + size, step)
+
+
+def window_ends_to_emit(frames: Iterable[int], size: int, step: int, wm: int | None,
+                        after: int | None = None) -> list[int]:
+    """The ends, ascending, of the windows holding any of `frames` whose end is above
+    `after` (the previous watermark: those windows were emitted) and at most `wm`
+    (None: no bound): the windows a watermark `wm` completes."""
+    ends = set()
+    for frame in frames:
+        for end in range(frame, frame + size, step):
+            if wm is not None and end > wm:
+                break
+            if after is None or end > after:
+                ends.add(end)
+    return sorted(ends)
+
+
+class SessionTable:
+    """Sessions per key, merged as items or partial sessions arrive; closed by watermark.
+
+    A session is `[start, end, acc]`; a key's sessions are kept sorted and disjoint.
+    `add_item` folds an item (at `ts`) in with `op.accumulate`; `add_session` folds a
+    partial session in with `op.combine`, merging every session it overlaps.
+    """
+
+    def __init__(self, gap: int, op: AggregateOperation) -> None:
+        self.gap = gap
+        self._op = op
+        self.sessions: dict[Hashable, list[list]] = {}
+        self._deadlines: dict[int, set] = {}  # session end -> keys with a session ending there
+        self._heap: list[int] = []  # the ends in _deadlines (and stale ones, skipped when popped)
+
+    def __len__(self) -> int:
+        return sum(map(len, self.sessions.values()))
+
+    def add_item(self, key: Hashable, ts: int, item: Any) -> None:
+        session = self._resolve(key, ts, ts + self.gap, None)
+        session[2] = self._op.accumulate(session[2], item)
+
+    def add_session(self, key: Hashable, start: int, end: int, acc: Any) -> None:
+        self._resolve(key, start, end, acc)
+
+    def _resolve(self, key: Hashable, start: int, end: int, acc: Any) -> list:
+        """The session of `key` that now covers [start, end], merging and creating as
+        needed; `acc` (a partial session's accumulator) is combined into it."""
+        sessions = self.sessions.get(key)
+        if sessions is None:
+            sessions = self.sessions[key] = []
+        # the sessions overlapping [start, end]: a run of consecutive ones
+        first = 0
+        while first < len(sessions) and sessions[first][1] < start:
+            first += 1
+        last = first
+        while last < len(sessions) and sessions[last][0] <= end:
+            last += 1
+        op = self._op
+        if first == last:  # none overlaps: a new session
+            session = [start, end, op.create() if acc is None else acc]
+            sessions.insert(first, session)
+            self._add_deadline(key, end)
+            return session
+        session = sessions[first]
+        old_end = session[1]
+        for other in sessions[first + 1:last]:
+            self._remove_deadline(key, other[1])
+            session[2] = op.combine(session[2], other[2])
+            session[1] = max(session[1], other[1])
+        del sessions[first + 1:last]
+        if acc is not None:
+            session[2] = op.combine(session[2], acc)
+        session[0] = min(session[0], start)
+        new_end = max(session[1], end)
+        if new_end != old_end:
+            self._remove_deadline(key, old_end)
+            self._add_deadline(key, new_end)
+        session[1] = new_end
+        return session
+
+    def _add_deadline(self, key: Hashable, end: int) -> None:
+        keys = self._deadlines.get(end)
+        if keys is None:
+            keys = self._deadlines[end] = set()
+            heapq.heappush(self._heap, end)
+        keys.add(key)
+
+    def _remove_deadline(self, key: Hashable, end: int) -> None:
+        keys = self._deadlines.get(end)
+        if keys is not None:
+            keys.discard(key)
+            if not keys:
+                del self._deadlines[end]
+
+    def close(self, wm: int | None) -> list[tuple[Hashable, int, int, Any]]:
+        """Remove and return `(key, start, end, acc)` of every session ending before
+        `wm` (every session for None), by end ascending."""
+        closing: set = set()
+        heap, deadlines = self._heap, self._deadlines
+        while heap and (wm is None or heap[0] < wm):
+            keys = deadlines.pop(heapq.heappop(heap), None)
+            if keys:
+                closing.update(keys)
+        closed = []
+        for key in closing:
+            sessions = self.sessions[key]
+            n = 0
+            while n < len(sessions) and (wm is None or sessions[n][1] < wm):
+                start, end, acc = sessions[n]
+                closed.append((key, start, end, acc))
+                n += 1
+            del sessions[:n]
+            if not sessions:
+                del self.sessions[key]
+        closed.sort(key=lambda s: (s[2], s[1]))
+        return closed
+
+    def restore(self, key: Hashable, sessions: list) -> None:
+        for start, end, acc in sessions:
+            self._resolve(key, start, end, acc)
