@@ -12,7 +12,6 @@ The job lives in the cluster: stopping this script (Ctrl-C) leaves it running
 while it runs attaches to the running job instead of starting a second one.
 """
 import random
-import sys
 import time
 
 import jetmq
@@ -45,11 +44,13 @@ def print_window(result) -> None:
 
 def main() -> None:
     jet = jetmq.bootstrapped_instance()
-    jet.get_observable(RESULTS).add_observer(
-        print_window, on_error=lambda e: print(f"the job ended: {e}", file=sys.stderr, flush=True))
+    jet.get_observable(RESULTS).add_observer(print_window, on_error=lambda e: None)  # join() reports the end
     config = JobConfig(name="hello-world", processing_guarantee=ProcessingGuarantee.EXACTLY_ONCE)
     print("Generating a stream of random numbers and calculating the top 10 every second", flush=True)
-    jet.new_job_if_absent(build_pipeline(), config).join()
+    try:
+        jet.new_job_if_absent(build_pipeline(), config).join()
+    except jetmq.CancellationError:
+        print("The job was cancelled.", flush=True)
 
 
 if __name__ == "__main__":
