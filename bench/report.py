@@ -24,9 +24,10 @@ def median(values) -> float:
 
 
 def print_table(rows: list[Row]) -> None:
-    header = f"{'benchmark':<44} {'jetmq':>12} {'baseline':>12} {'ratio':>8}  {'target':<16} baseline is"
+    width = max([44, *(len(row.name) for row in rows)])
+    header = f"{'benchmark':<{width}} {'jetmq':>12} {'baseline':>12} {'ratio':>8}  {'target':<16} baseline is"
     print(header)
     print("-" * len(header))
     for row in rows:
-        print(f"{row.name:<44} {row.value:>10.2f}{row.unit:>2} {row.baseline:>10.2f}{row.unit:>2} "
+        print(f"{row.name:<{width}} {row.value:>10.2f}{row.unit:>2} {row.baseline:>10.2f}{row.unit:>2} "
               f"{row.ratio:>7.2f}x  {row.target:<16} {row.baseline_name}")
