@@ -339,6 +339,7 @@ class JobCoordinator:
         execution.stopped.add(uuid)
         if msg.failure is None and not msg.terminated:
             execution.succeeded.add(uuid)
+            self.snapshots.member_completed(job, uuid)
         if job.status is S.COMPLETING:
             self._maybe_terminated(job)
         elif execution.succeeded >= set(execution.member_uuids):

@@ -76,12 +76,16 @@ class SnapshotCoordinator:
         job.next_snapshot_id += 1
         job.terminal_snapshot_wanted = False
         writer = SnapshotWriter(self.job_dir(job) / str(snapshot_id))
+        # a member whose part of the execution has completed has no state left to save
+        taking_part = [uuid for uuid in execution.member_uuids if uuid not in execution.stopped]
         job.snapshot = SnapshotAttempt(snapshot_id, execution.execution_id, terminal, writer,
-                                       set(execution.member_uuids), exports=list(exports or ()))
+                                       set(taking_part), exports=list(exports or ()))
         job.pending_exports = []
         log.info("job %s: snapshot %d started%s", job.id_string, snapshot_id, " (terminal)" if terminal else "")
-        for uuid in execution.member_uuids:
+        for uuid in taking_part:
             self._send(uuid, p.StartSnapshot(execution.execution_id, snapshot_id, terminal))
+        if not taking_part:
+            self._commit(job, job.snapshot)
 
     # ------------------------------------------------------------------ phase 1
 
@@ -189,6 +193,14 @@ class SnapshotCoordinator:
             attempt.writer.abort()
             for name, done in attempt.exports:
                 done(f"cannot export snapshot '{name}': the snapshot was abandoned: {why}")
+
+    def member_completed(self, job: JobRecord, uuid: str) -> None:
+        """A member's part of the execution completed: it owes no snapshot any more."""
+        attempt = job.snapshot
+        if attempt is not None and uuid in attempt.waiting:
+            attempt.waiting.discard(uuid)
+            if not attempt.waiting:
+                self._commit(job, attempt)
 
     def member_left(self, job: JobRecord, uuid: str) -> None:
         if job.snapshot is not None and uuid in job.snapshot.waiting:

@@ -8,6 +8,7 @@ or None. TerminateExecution drops an execution at once.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from dataclasses import dataclass, field
 
 from jetmq import protocol as p
@@ -20,6 +21,8 @@ log = logging.getLogger(__name__)
 
 #: How long a finished execution's connections may take to deliver their last frames.
 DATA_LINGER_MS = 5000
+#: How many completed executions a member remembers, to answer snapshots of them.
+COMPLETED_MEMORY = 1000
 #: A SnapshotChunk message carries about this many bytes of pickled state.
 SNAPSHOT_CHUNK_BYTES = 4 << 20
 
@@ -44,6 +47,7 @@ class ExecutionService:
         self._send_to_master = send_to_master
         self._services = services
         self._executions: dict[int, RunningExecution] = {}
+        self._completed: deque[int] = deque(maxlen=COMPLETED_MEMORY)  # executions whose part here completed
         self._by_dealer: dict[DataDealer, int] = {}
 
     @property
@@ -64,6 +68,8 @@ class ExecutionService:
             running = self._executions.get(msg.execution_id)
             if running is not None:
                 running.execution.start_snapshot(msg.snapshot_id, msg.terminal)
+            elif msg.execution_id in self._completed:  # our part completed: no state left to save
+                self._send_to_master(p.SnapshotPhase1Done(msg.execution_id, msg.snapshot_id, None))
             else:  # gone already: the master must not wait for it
                 self._send_to_master(p.SnapshotPhase1Done(msg.execution_id, msg.snapshot_id, "execution not running"))
         elif isinstance(msg, p.SnapshotPhase2):
@@ -192,6 +198,8 @@ class ExecutionService:
         if failure is not None:
             log.warning("execution %d failed: %s", execution_id, failure)
         self._remove(execution_id, linger_ms=DATA_LINGER_MS if failure is None else 0)
+        if failure is None:
+            self._completed.append(execution_id)
         if initialized:
             self._send_to_master(p.ExecutionFinished(execution_id, failure, terminated=False))
         else:

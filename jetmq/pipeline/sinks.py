@@ -64,9 +64,10 @@ class Sinks:
 
     @staticmethod
     def files(directory: str, encoding: str = "utf-8") -> Sink:
-        """Writes str(item) lines: each processor to its own file `<directory>/<global
-        index>`, created (with the directory, if missing) when the job starts and
-        closed when it completes. A relative directory is made absolute here, on the client."""
+        """Writes str(item) lines, each processor to its own files in `directory` (made if
+        missing; a relative one is made absolute here, on the client): `<global index>`,
+        or under EXACTLY_ONCE one file per snapshot, `<global index>-<snapshot id>`,
+        published by two-phase commit (see WriteFilesProcessor)."""
         if not isinstance(directory, (str, os.PathLike)):
             raise TypeError(f"Sinks.files: directory must be a path, got {directory!r}")
         return Sink("files-sink", partial(WriteFilesProcessor, os.path.abspath(os.fspath(directory)), encoding))

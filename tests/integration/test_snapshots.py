@@ -207,3 +207,41 @@ def test_when_the_master_is_killed_then_streamed_exactly_once_output_has_no_gap_
         after = verify_sequences(second.get_list("sequences"))
         assert after.items > before.items, "the restarted job did not go on"
         assert after.exactly_once, after
+
+
+def test_a_files_sink_under_exactly_once_publishes_every_line_once_through_faults(cluster, tmp_path):
+    from collections import Counter
+
+    from jetmq.pipeline import Pipeline, Sinks, Sources
+
+    out = tmp_path / "out"
+    p = Pipeline()
+    (p.read_from(Sources.item_stream(2000, _sequence_number))
+      .with_ingestion_timestamps()
+      .map(str)
+      .write_to(Sinks.files(str(out))))
+    job = cluster.new_job(p, config("files-2pc"))
+    status_is(job, JobStatus.RUNNING)
+    wait_until(lambda: job.metrics()["last_snapshot_id"] >= 1, WAIT_S, "no snapshot was committed")
+    job.restart()
+    status_is(job, JobStatus.RUNNING)
+    start = job.metrics()["last_snapshot_id"]
+    wait_until(lambda: job.metrics()["last_snapshot_id"] >= start + 2, WAIT_S, "no snapshots after the restart")
+    os.kill(cluster.cluster().members[1].pid, signal.SIGKILL)
+    wait_until(lambda: job.metrics()["executions_started"] == 3 and job.status is JobStatus.RUNNING, WAIT_S,
+               "the job did not restart after the kill")
+    start = job.metrics()["last_snapshot_id"]
+    wait_until(lambda: job.metrics()["last_snapshot_id"] >= start + 2, WAIT_S, "no snapshots after the kill")
+    job.cancel()
+    status_is(job, JobStatus.FAILED)
+    lines = Counter()
+    for path in out.iterdir():
+        if not path.name.startswith("."):  # hidden files are not published
+            lines.update(int(line) for line in path.read_text().splitlines())
+    assert lines, "nothing was published"
+    assert max(lines.values()) == 1, f"duplicated lines: {[n for n, c in lines.items() if c > 1][:10]}"
+    assert sorted(lines) == list(range(len(lines))), "a gap in the published lines"
+
+
+def _sequence_number(_timestamp_ms, sequence):
+    return sequence

@@ -3,6 +3,7 @@ the SinkBuilder's."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from typing import Any, TextIO
 
@@ -141,23 +142,85 @@ class ObservableSinkProcessor(Processor):
 
 
 class WriteFilesProcessor(Processor):
-    """Writes str(item) lines to `<directory>/<global index>`, one file per processor,
-    created (with the directory) in init, flushed whenever the input pauses and closed
-    in complete(). A job restored from a snapshot appends to its files: at-least-once
-    (the lines after the snapshot are written again); there is no two-phase commit."""
+    """Writes str(item) lines to files in `directory`, each processor to its own.
+
+    Without exactly-once: to `<directory>/<global index>`, created (with the directory)
+    in init, flushed whenever the input pauses, closed in complete(); a restored job
+    appends (at-least-once).
+
+    Under EXACTLY_ONCE, by two-phase commit: the lines of each snapshot epoch go to a
+    hidden file `.<index>-<epoch>-<execution>.inprogress`; phase 1 of snapshot k seals it
+    as `.<index>-<k>-<execution>.prepared`; phase 2 (or a later snapshot's) publishes it
+    as `<index>-<k>`. An execution restored from snapshot s first publishes every
+    earlier execution's prepared file of an epoch up to s (its lines are covered by s)
+    and deletes the rest (they are replayed). When the job completes, the last epoch's
+    file is published too. Readers see only published files, each line once.
+    """
+
+    _HIDDEN = re.compile(r"\.(\d+)-(\d+)-(\d+)\.(inprogress|prepared)")
 
     def __init__(self, directory: str, encoding: str) -> None:
         self._directory = directory
         self._encoding = encoding
         self._file: TextIO | None = None
+        self._path: str | None = None
+        self._prepared: list[tuple[int, str]] = []  # (epoch, path) sealed, not yet published
 
     def init_hook(self) -> None:
         os.makedirs(self._directory, exist_ok=True)
-        path = os.path.join(self._directory, str(self.context.global_index))
-        # a restored job appends to what it wrote before (at-least-once); a new one starts afresh
-        mode = "a" if self.context.snapshot_context.restored_snapshot_id >= 0 else "w"
-        self._file = open(path, mode, encoding=self._encoding)
         self._dirty = False
+        snapshots = self.context.snapshot_context
+        self._exactly_once = snapshots.exactly_once
+        if not self._exactly_once:
+            path = os.path.join(self._directory, str(self.context.global_index))
+            # a restored job appends to what it wrote before (at-least-once); a new one starts afresh
+            mode = "a" if snapshots.restored_snapshot_id >= 0 else "w"
+            self._file = open(path, mode, encoding=self._encoding)
+            return
+        if self.context.local_index == 0:
+            self._recover(snapshots.restored_snapshot_id)
+        self._open_epoch(snapshots.current_snapshot_id + 1)
+
+    def _recover(self, restored: int) -> None:
+        """Finish what earlier executions left: publish what `restored` covers, drop the rest."""
+        for name in os.listdir(self._directory):
+            match = self._HIDDEN.fullmatch(name)
+            if match is None or int(match[3]) == self.context.execution_id:
+                continue
+            index, epoch, _execution, state = match.groups()
+            path = os.path.join(self._directory, name)
+            try:
+                if state == "prepared" and int(epoch) <= restored:
+                    os.replace(path, os.path.join(self._directory, f"{index}-{epoch}"))
+                else:
+                    os.unlink(path)
+            except FileNotFoundError:  # another member on this host got there first
+                pass
+
+    def _hidden(self, epoch: int, state: str) -> str:
+        return os.path.join(self._directory,
+                            f".{self.context.global_index}-{epoch}-{self.context.execution_id}.{state}")
+
+    def _open_epoch(self, epoch: int) -> None:
+        self._epoch = epoch
+        self._path = self._hidden(epoch, "inprogress")
+        self._file = open(self._path, "w", encoding=self._encoding)
+
+    def _seal(self, epoch: int) -> None:
+        """Close the current epoch's file as the prepared file of snapshot `epoch`."""
+        self._file.close()
+        prepared = self._hidden(epoch, "prepared")
+        os.replace(self._path, prepared)
+        self._prepared.append((epoch, prepared))
+
+    def _publish(self, up_to_epoch: float) -> None:
+        kept = []
+        for epoch, path in self._prepared:
+            if epoch <= up_to_epoch:
+                os.replace(path, os.path.join(self._directory, f"{self.context.global_index}-{epoch}"))
+            else:
+                kept.append((epoch, path))
+        self._prepared = kept
 
     def process(self, ordinal: int, inbox: Inbox) -> None:
         lines = list(map(str, inbox.take()))
@@ -171,7 +234,25 @@ class WriteFilesProcessor(Processor):
             self._dirty = False
         return True
 
+    def snapshot_commit_prepare(self) -> bool:
+        if self._exactly_once:
+            snapshot_id = self.context.snapshot_context.current_snapshot_id
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._seal(snapshot_id)
+            self._open_epoch(snapshot_id + 1)
+        return True
+
+    def snapshot_commit_finish(self, success: bool) -> bool:
+        if self._exactly_once and success:
+            self._publish(self.context.snapshot_context.current_snapshot_id)
+        return True
+
     def complete(self) -> bool:
+        if self._exactly_once:  # the job completes: its last epoch is final too
+            self._file.flush()
+            self._seal(self._epoch)
+            self._publish(float("inf"))
         self.close()
         return True
 
