@@ -336,3 +336,51 @@ def test_join_returns_on_completion_and_get_jobs_orders_active_first(jet):
     assert statuses == sorted(statuses), "active jobs must come first"
     assert jet.get_job("ordering").id == running.id
     running.cancel()
+
+
+# ------------------------------------------------------------------------------- named snapshots
+
+
+def test_save_list_and_delete_snapshot_print_jets_lines(cli, jet):
+    job, _ = submit(cli, jet, "-n", "a job with a rather long name for the table")
+    result = cli("save-snapshot", "a job with a rather long name for the table", "snap-one")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ("Saving snapshot with name 'snap-one' from job "
+                             "'a job with a rather long name for the table'...\nExported snapshot 'snap-one'.\n")
+    assert job.status is JobStatus.RUNNING
+
+    header = "%-23s %-15s %-24s %s" % ("TIME", "SIZE (bytes)", "JOB NAME", "SNAPSHOT NAME")
+    lines = cli("list-snapshots").stdout.splitlines()
+    assert lines[0] == header
+    (row,) = [line for line in lines[1:] if line.endswith(" snap-one")]
+    assert re.fullmatch(f"{TIME} *[0-9,]+ +a job with a rather lon\\* snap-one", row), row  # 23 characters and *"
+    full = [line for line in cli("list-snapshots", "-F").stdout.splitlines() if line.endswith(" snap-one")]
+    assert "a job with a rather long name for the table snap-one" in full[0]
+
+    result = cli("delete-snapshot", "snap-one")
+    assert (result.returncode, result.stdout) == (0, "Deleted snapshot 'snap-one'.\n")
+    result = cli("delete-snapshot", "snap-one")
+    assert result.returncode == 1
+    assert result.stderr == error_lines("Didn't find a snapshot named 'snap-one'")
+    assert cli("list-snapshots").stdout.splitlines() == [header]
+
+
+def test_save_snapshot_with_cancel_exports_then_cancels(cli, jet):
+    job, _ = submit(cli, jet, "-n", "export and cancel")
+    result = cli("save-snapshot", "-C", "export and cancel", "last-words")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ("Saving snapshot with name 'last-words' from job 'export and cancel' and cancelling "
+                             "the job...\nExported snapshot 'last-words'.\n")
+    wait_until(lambda: job.status is JobStatus.FAILED, WAIT_S, lambda: f"the job is {job.status}")
+    assert jet.get_job_state_snapshot("last-words").job_name == "export and cancel"
+    result = cli("save-snapshot", "export and cancel", "too-late")
+    assert result.returncode == 1
+    assert result.stderr == error_lines("Job 'export and cancel' is not active. Current state: FAILED")
+    assert cli("delete-snapshot", "last-words").returncode == 0
+
+
+def test_cancel_of_a_finished_job_through_the_api_is_ignored(jet):
+    job = jet.new_job(batch_dag())
+    job.join(timeout=WAIT_S)
+    job.cancel()
+    assert job.status is JobStatus.COMPLETED
