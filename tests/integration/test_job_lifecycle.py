@@ -353,7 +353,7 @@ def test_save_list_and_delete_snapshot_print_jets_lines(cli, jet):
     lines = cli("list-snapshots").stdout.splitlines()
     assert lines[0] == header
     (row,) = [line for line in lines[1:] if line.endswith(" snap-one")]
-    assert re.fullmatch(f"{TIME} *[0-9,]+ +a job with a rather lon\\* snap-one", row), row  # 23 characters and *"
+    assert re.fullmatch(f"{TIME} *[0-9,]+ +a job with a rather lon\\* snap-one", row), row  # 23 characters and a star
     full = [line for line in cli("list-snapshots", "-F").stdout.splitlines() if line.endswith(" snap-one")]
     assert "a job with a rather long name for the table snap-one" in full[0]
 
