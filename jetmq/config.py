@@ -15,6 +15,11 @@ DEFAULT_CLUSTER_NAME = "jet"
 HEARTBEAT_INTERVAL_MS = 500
 #: A peer silent this long is gone (Jet's own default is 60 s; we want fast failover).
 HEARTBEAT_TIMEOUT_MS = 3000
+#: A member gives its master this many heartbeat timeouts of silence before it counts
+#: it gone: a dead master is noticed at once anyway (a forked member's parent changes),
+#: while a live one may stall for a moment on a loaded machine and must not lose its
+#: members for it.
+MASTER_SILENCE_FACTOR = 3
 #: Jet's default delay before jobs scale up onto a new member.
 SCALE_UP_DELAY_MS = 10_000
 #: Finished jobs stay listed this long (Jet's default: 7 days)...

@@ -16,7 +16,7 @@ import threading
 import time
 
 from jetmq import protocol as p
-from jetmq.config import MemberConfig
+from jetmq.config import MASTER_SILENCE_FACTOR, MemberConfig
 from jetmq.transport import DealerSocket, PairSocket, Poller
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ class MasterLink(threading.Thread):
         self.data_address = data_address
         self._pipe = pipe
         self._interval_s = config.heartbeat_interval_ms / 1000
-        self._timeout_s = config.heartbeat_timeout_ms / 1000
+        self._timeout_s = config.heartbeat_timeout_ms * MASTER_SILENCE_FACTOR / 1000
         self._parent_pid = os.getppid()
         self._stop_event = threading.Event()
         self.state = LinkState.JOINING

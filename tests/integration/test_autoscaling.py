@@ -17,6 +17,7 @@ import pytest
 import jetmq
 from jetmq import JobConfig, JobStatus, ProcessingGuarantee
 from jetmq.testing import wait_until
+from jetmq.testing import sequence_dag, verify_sequences
 from tests.integration.dags import KEYS, counting_dag
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -56,6 +57,32 @@ def start_job(cluster, name, guarantee, auto_scaling=True, **kwargs):
     return job
 
 
+def start_streaming_job(cluster, name, guarantee, auto_scaling=True):
+    """A job that runs until cancelled, writing per-key sequence numbers to list `name`."""
+    job = cluster.new_job(sequence_dag(name, keys=KEYS, per_second=2000),
+                          JobConfig(name=name, processing_guarantee=guarantee, auto_scaling=auto_scaling,
+                                    snapshot_interval_ms=200))
+    wait_until(lambda: job.status is JobStatus.RUNNING, WAIT_S, lambda: f"{name} is {job.status}")
+    if guarantee is not ProcessingGuarantee.NONE:
+        wait_until(lambda: job.metrics()["last_snapshot_id"] >= 0, WAIT_S, "no snapshot was committed")
+    return job
+
+
+def cancel_and_check_sequences(cluster, job, name, guarantee):
+    """Let the job commit a little more, cancel it, and check its sequence numbers."""
+    if guarantee is not ProcessingGuarantee.NONE:
+        start = job.metrics()["last_snapshot_id"]
+        wait_until(lambda: job.metrics()["last_snapshot_id"] >= start + 2, WAIT_S, "no further snapshots")
+    job.cancel()
+    wait_until(lambda: job.status is JobStatus.FAILED, WAIT_S, "the job was not cancelled")
+    verdict = verify_sequences(cluster.get_list(name))
+    assert verdict.items > 0, verdict
+    if guarantee is ProcessingGuarantee.EXACTLY_ONCE:
+        assert verdict.exactly_once, verdict
+    elif guarantee is ProcessingGuarantee.AT_LEAST_ONCE:
+        assert verdict.lost == 0, verdict
+
+
 def check_output(cluster, name, guarantee):
     counts = cluster.get_map(name)
     if guarantee is ProcessingGuarantee.EXACTLY_ONCE:
@@ -71,28 +98,25 @@ def check_output(cluster, name, guarantee):
 
 @pytest.mark.parametrize("guarantee", GUARANTEES, ids=lambda g: g.name)
 def test_member_added_with_auto_scaling_restarts_the_job_after_the_delay(cluster, processes, guarantee):
-    job = start_job(cluster, "added-on", guarantee)
+    job = start_streaming_job(cluster, "added-on", guarantee)
     assert job.metrics()["executions_started"] == 1
     join_member(cluster, processes)
     added = time.monotonic()
     wait_until(lambda: len(job.metrics()["execution_members"]) == 3, WAIT_S, "the job did not scale up")
     assert time.monotonic() - added >= SCALE_UP_DELAY_MS / 1000 - 0.1, "it restarted before the delay"
     assert job.metrics()["executions_started"] == 2
-    job.join(timeout=WAIT_S)
-    check_output(cluster, "added-on", guarantee)
+    cancel_and_check_sequences(cluster, job, "added-on", guarantee)
 
 
 @pytest.mark.parametrize("guarantee", GUARANTEES, ids=lambda g: g.name)
 def test_member_added_without_auto_scaling_keeps_the_job_on_its_members(cluster, processes, guarantee):
-    # a slow job (about 10 s), so it is still running when the scale-up delay has passed
-    job = start_job(cluster, "added-off", guarantee, auto_scaling=False, per_ms=1)
+    job = start_streaming_job(cluster, "added-off", guarantee, auto_scaling=False)
     join_member(cluster, processes)
     time.sleep(SCALE_UP_DELAY_MS / 1000 + 0.5)  # nothing may happen: wait past the delay on purpose
     assert job.status is JobStatus.RUNNING
     assert job.metrics()["executions_started"] == 1
     assert len(job.metrics()["execution_members"]) == 2
-    job.join(timeout=WAIT_S)
-    check_output(cluster, "added-off", guarantee)
+    cancel_and_check_sequences(cluster, job, "added-off", guarantee)
 
 
 # ------------------------------------------------------------------------------- member removed
@@ -132,25 +156,23 @@ def test_member_removed_without_auto_scaling_suspends_a_job_with_a_guarantee(clu
 
 
 def test_two_members_added_within_the_delay_cause_one_restart(cluster, processes):
-    job = start_job(cluster, "two-added", ProcessingGuarantee.EXACTLY_ONCE)
+    job = start_streaming_job(cluster, "two-added", ProcessingGuarantee.EXACTLY_ONCE)
     join_member(cluster, processes)
     join_member(cluster, processes)
     wait_until(lambda: len(job.metrics()["execution_members"]) == 4, WAIT_S, "the job did not scale up")
-    job.join(timeout=WAIT_S)
     assert job.metrics()["executions_started"] == 2, "two additions within the delay must restart once"
-    check_output(cluster, "two-added", ProcessingGuarantee.EXACTLY_ONCE)
+    cancel_and_check_sequences(cluster, job, "two-added", ProcessingGuarantee.EXACTLY_ONCE)
 
 
 def test_a_member_added_and_removed_within_the_delay_causes_no_restart(cluster, processes):
-    job = start_job(cluster, "added-removed", ProcessingGuarantee.EXACTLY_ONCE)
+    job = start_streaming_job(cluster, "added-removed", ProcessingGuarantee.EXACTLY_ONCE)
     member = join_member(cluster, processes)
     member.kill()
     member.wait()
     wait_until(lambda: cluster.cluster().size == 2, WAIT_S, "the killed member is still listed")
     time.sleep(SCALE_UP_DELAY_MS / 1000 + 0.5)  # nothing may happen: wait past the delay on purpose
     assert job.metrics()["executions_started"] == 1
-    job.join(timeout=WAIT_S)
-    check_output(cluster, "added-removed", ProcessingGuarantee.EXACTLY_ONCE)
+    cancel_and_check_sequences(cluster, job, "added-removed", ProcessingGuarantee.EXACTLY_ONCE)
 
 
 # ------------------------------------------------------------------------------- leaving gracefully

@@ -28,6 +28,7 @@ import jetmq
 import jetmq.requester
 from jetmq import protocol as p
 from jetmq import transport
+from jetmq.config import MASTER_SILENCE_FACTOR
 from jetmq.testing import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -739,8 +740,8 @@ def test_when_the_master_is_paused_then_forked_members_exit_and_it_still_stops_c
     start = time.monotonic()
     master.suspend()
     try:
-        # Then its members stop hearing heartbeats and exit within the timeout
-        wait_until(lambda: not alive(member_processes), TIMEOUT_S + MARGIN_S,
+        # Then its members stop hearing heartbeats and exit within their (longer) timeout for the master
+        wait_until(lambda: not alive(member_processes), MASTER_SILENCE_FACTOR * TIMEOUT_S + MARGIN_S,
                    lambda: f"members still running under a paused master: {alive(member_processes)}")
         report("master SIGSTOP -> all forked members exited", time.monotonic() - start)
     finally:
@@ -763,7 +764,7 @@ def test_when_the_master_is_paused_then_a_joined_member_waits_and_rejoins(cluste
     # When the master hangs long enough for the member to notice
     master.suspend()
     try:
-        wait_until(lambda: "master lost" in log_path.read_text(), TIMEOUT_S + MARGIN_S,
+        wait_until(lambda: "master lost" in log_path.read_text(), MASTER_SILENCE_FACTOR * TIMEOUT_S + MARGIN_S,
                    "the joined member never noticed the paused master")
     finally:
         master.resume()
