@@ -1,79 +1,66 @@
 """jetmq: a distributed stream and batch processing engine, modelled on Hazelcast Jet 4.0.
 
-What this module exports is the public API; everything else is internal.
+What this module exports is the public API; everything else is internal. The names
+load on first use (PEP 562), so `jet` and other tools that need only a client do not
+pay for importing the pipeline machinery.
 """
-from jetmq.version import __version__
-from jetmq.bootstrap import bootstrapped_instance
-from jetmq.client import ClusterState, JetClient, JobStateSnapshot, Member, connect
-from jetmq.config import JobConfig, ProcessingGuarantee
-from jetmq.embedded import Cluster
-from jetmq.errors import (
-    AddressInUseError,
-    CancellationError,
-    ClusterStartError,
-    ClusterUnreachableError,
-    IllegalJobStateError,
-    JetError,
-    JobAlreadyExistsError,
-    JobFailedError,
-    JobNotFoundError,
-    JobTimeoutError,
-    RemoteError,
-    SerializationError,
-    SnapshotNotFoundError,
-)
-from jetmq.job import Job
-from jetmq.job_status import JobStatus
-from jetmq.pipeline import (
-    AggregateOperation,
-    AggregateOperations,
-    Pipeline,
-    Sinks,
-    SinkBuilder,
-    Sources,
-    SimpleEvent,
-    SourceBuilder,
-    WindowDefinition,
-    WindowResult,
-)
+import importlib
 
-__all__ = [
+from jetmq.version import __version__
+
+#: Every public name, and the module that defines it.
+_EXPORTS = {
     # clients and clusters
-    "Cluster",
-    "ClusterState",
-    "JetClient",
-    "JobStateSnapshot",
-    "Member",
-    "bootstrapped_instance",
-    "connect",
+    "Cluster": "jetmq.embedded",
+    "ClusterState": "jetmq.client",
+    "JetClient": "jetmq.client",
+    "JobStateSnapshot": "jetmq.client",
+    "Member": "jetmq.client",
+    "bootstrapped_instance": "jetmq.bootstrap",
+    "connect": "jetmq.client",
     # jobs
-    "Job",
-    "JobConfig",
-    "JobStatus",
-    "ProcessingGuarantee",
+    "Job": "jetmq.job",
+    "JobConfig": "jetmq.config",
+    "JobStatus": "jetmq.job_status",
+    "ProcessingGuarantee": "jetmq.config",
     # pipelines
-    "AggregateOperation",
-    "AggregateOperations",
-    "Pipeline",
-    "Sinks",
-    "SinkBuilder",
-    "SimpleEvent",
-    "Sources",
-    "SourceBuilder",
-    "WindowDefinition",
-    "WindowResult",
+    "AggregateOperation": "jetmq.pipeline",
+    "AggregateOperations": "jetmq.pipeline",
+    "Pipeline": "jetmq.pipeline",
+    "Sinks": "jetmq.pipeline",
+    "SinkBuilder": "jetmq.pipeline",
+    "SimpleEvent": "jetmq.pipeline",
+    "Sources": "jetmq.pipeline",
+    "SourceBuilder": "jetmq.pipeline",
+    "WindowDefinition": "jetmq.pipeline",
+    "WindowResult": "jetmq.pipeline",
     # errors
-    "JetError",
-    "AddressInUseError",
-    "CancellationError",
-    "ClusterStartError",
-    "ClusterUnreachableError",
-    "IllegalJobStateError",
-    "JobAlreadyExistsError",
-    "JobFailedError",
-    "JobNotFoundError",
-    "JobTimeoutError",
-    "RemoteError",
-    "SerializationError",
-    "SnapshotNotFoundError",
-]
+    "JetError": "jetmq.errors",
+    "AddressInUseError": "jetmq.errors",
+    "CancellationError": "jetmq.errors",
+    "ClusterStartError": "jetmq.errors",
+    "ClusterUnreachableError": "jetmq.errors",
+    "IllegalJobStateError": "jetmq.errors",
+    "JobAlreadyExistsError": "jetmq.errors",
+    "JobFailedError": "jetmq.errors",
+    "JobNotFoundError": "jetmq.errors",
+    "JobTimeoutError": "jetmq.errors",
+    "RemoteError": "jetmq.errors",
+    "SerializationError": "jetmq.errors",
+    "SnapshotNotFoundError": "jetmq.errors",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'jetmq' has no attribute '{name}'")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip __getattr__
+    return value
+
+
+def __dir__():
+    return sorted([*globals(), *_EXPORTS])
