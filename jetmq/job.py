@@ -48,6 +48,11 @@ class Job:
         return JobStatus[self._refresh().status]
 
     @property
+    def last_known_status(self) -> JobStatus:
+        """The status as of the last request about this job, without asking the master."""
+        return JobStatus[self._summary.status]
+
+    @property
     def failure_text(self) -> str | None:
         return self._refresh().failure_text
 

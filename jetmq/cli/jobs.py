@@ -39,9 +39,10 @@ def wait_for(job: Job, target: JobStatus) -> None:
 
 
 def cmd_list_jobs(client: JetClient, args: dict) -> int:
-    jobs = [j for j in client.get_jobs() if args["--all"] or not j.status.is_terminal]
+    # one request for all the jobs: their statuses as get_jobs() fetched them
+    jobs = [j for j in client.get_jobs() if args["--all"] or not j.last_known_status.is_terminal]
     jobs.sort(key=lambda j: j.submission_time, reverse=True)
-    rows = [JobRow(j.id_string, j.status, j.submission_time, j.name) for j in jobs]
+    rows = [JobRow(j.id_string, j.last_known_status, j.submission_time, j.name) for j in jobs]
     print("\n".join(format_job_table(rows)))
     return RET_OK
 
