@@ -35,6 +35,17 @@ def default_member_count() -> int:
     return max(2, os.cpu_count() or 1)
 
 
+#: A cluster name: it names a directory under $XDG_STATE_HOME/jetmq, so nothing that escapes it.
+_CLUSTER_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}")
+
+def check_cluster_name(name: str) -> str:
+    """``name`` if it can name a cluster (a directory of the default data dir), else ValueError."""
+    if not _CLUSTER_NAME.fullmatch(name):
+        raise ValueError(f"'{name}' is not a cluster name: use letters, digits, '.', '_' and '-', "
+                         f"not starting with '.' (the name is a directory of the default data dir)")
+    return name
+
+
 def default_data_dir(cluster_name: str) -> Path:
     """``$XDG_STATE_HOME/jetmq/<cluster-name>`` (XDG's default: ~/.local/state)."""
     state_home = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
@@ -72,6 +83,7 @@ class ClusterConfig:
     max_job_results: int = MAX_JOB_RESULTS
 
     def __post_init__(self):
+        check_cluster_name(self.cluster_name)
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be between 0 and 65535, not {self.port}")
         if self.member_count < 0:

@@ -38,7 +38,8 @@ from pathlib import Path
 
 from jetmq.version import __version__
 from jetmq.cli.common import parse_args, RET_OK, fail
-from jetmq.config import ClusterConfig, MemberConfig, default_data_dir, default_member_count, parse_address
+from jetmq.config import (ClusterConfig, MemberConfig, check_cluster_name, default_data_dir, default_member_count,
+                          parse_address)
 from jetmq.embedded import START_TIMEOUT_S, read_ready_line
 from jetmq.errors import ClusterStartError
 from jetmq.logs import configure_logging
@@ -135,6 +136,7 @@ def start_master(args: dict, argv: list[str]) -> int:
 def start_member(args: dict, argv: list[str]) -> int:
     try:
         host, port = parse_address(args["--join"])
+        check_cluster_name(args["--cluster-name"])
     except ValueError as e:
         return fail(str(e), code=2)
     log_file = Path(args["--log-file"]) if args["--log-file"] else None

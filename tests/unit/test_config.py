@@ -134,3 +134,14 @@ def test_every_test_runs_with_a_private_xdg_state_home(state_home, tmp_path):
     # the autouse fixture of tests/conftest.py: nothing a test starts writes to ~/.local/state
     assert state_home.parent == tmp_path
     assert default_data_dir("jet") == state_home / "jetmq" / "jet"
+
+
+@pytest.mark.parametrize("name", ["", "../x", "a/b", ".hidden", "..", "with space", "x" * 101])
+def test_cluster_config_rejects_names_that_are_no_directory_name(name):
+    with pytest.raises(ValueError, match="is not a cluster name"):
+        ClusterConfig(cluster_name=name)
+
+
+@pytest.mark.parametrize("name", ["jet", "prod-2", "a.b_c", "X"])
+def test_cluster_config_accepts_plain_names(name):
+    assert ClusterConfig(cluster_name=name).cluster_name == name
