@@ -345,6 +345,7 @@ class MasterServer:
         self._reply(incoming, p.Ack())
 
     def _on_stop_request(self, incoming: Incoming) -> None:
-        pids = tuple(r.info.pid for r in self.membership.records() if r.info.forked)
+        # the children this master forked, not what members claim (a Hello's pid is hearsay)
+        pids = tuple(member.pid for member in self.launcher.members()) if self.launcher else ()
         self.router.send(incoming.peer, p.StopClusterReply(os.getpid(), pids), incoming.corr)
         self.request_stop("stop requested by a client")
