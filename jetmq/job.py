@@ -7,15 +7,13 @@ from jetmq import protocol as p
 from jetmq.config import JobConfig
 from jetmq.errors import CancellationError, JobFailedError, JobTimeoutError
 from jetmq.ids import id_to_string
-from jetmq.job_status import JobStatus
+from jetmq.job_status import CANCELLATION_FAILURE as CANCELLED, JobStatus
 from jetmq.requester import Requester
 
 #: How often join() asks the master for the job's status.
 JOIN_POLL_S = 0.02
 #: How long exporting a snapshot may take before the client gives up waiting.
 EXPORT_TIMEOUT_S = 300.0
-#: The failure text of a cancelled job (Jet's).
-CANCELLED = "CancellationException"
 
 
 class Job:

@@ -34,6 +34,9 @@ class JobStatus(enum.Enum):
         return not self.is_terminal
 
 
+#: The failure text of a cancelled job, as Jet's.
+CANCELLATION_FAILURE = "CancellationException"
+
 S = JobStatus
 
 #: Every status change the master may make; anything else is a bug, refused loudly.

@@ -13,13 +13,13 @@ from typing import Callable, Iterator
 from jetmq import protocol as p
 from jetmq import serialization
 from jetmq.errors import CancellationError, JobFailedError
+from jetmq.job_status import CANCELLATION_FAILURE as CANCELLED
 from jetmq.requester import Requester
 
 #: How many items one read fetches at most.
 READ_BATCH = 1000
 #: How long a reader waits before asking again when there was nothing new.
 IDLE_POLL_S = 0.02
-CANCELLED = "CancellationException"
 
 
 class Observable:

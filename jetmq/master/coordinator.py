@@ -17,8 +17,8 @@ from jetmq.config import JobConfig
 from jetmq.core.partition import owner_table
 from jetmq.errors import IllegalJobStateError, JobAlreadyExistsError, JobNotFoundError
 from jetmq.ids import FlakeIdGenerator, id_to_string
-from jetmq.job_status import JobStatus
-from jetmq.master.jobs import CANCELLED, ExecutionRecord, JobRecord, JobRepository, TerminationMode, now_ms
+from jetmq.job_status import CANCELLATION_FAILURE, JobStatus
+from jetmq.master.jobs import ExecutionRecord, JobRecord, JobRepository, TerminationMode, now_ms
 from jetmq.master.membership import Membership
 from jetmq.master.snapshot_store import SnapshotDamagedError, split_for_members
 from jetmq.master.snapshots import SnapshotCoordinator
@@ -187,7 +187,7 @@ class JobCoordinator:
         if job.status.is_terminal:
             return  # Jet ignores the cancellation of a finished job
         if job.execution is None:
-            job.failure_text = CANCELLED
+            job.failure_text = CANCELLATION_FAILURE
             self._set_status(job, S.FAILED, "cancelled")
             return
         if job.terminating is not None and job.terminating.action == "cancel":
@@ -260,7 +260,7 @@ class JobCoordinator:
         self._end_execution(job)
         mode, job.terminating = job.terminating, None
         if mode.action == "cancel":
-            job.failure_text = CANCELLED
+            job.failure_text = CANCELLATION_FAILURE
             self._set_status(job, S.FAILED, "cancelled")
         elif mode.action == "suspend":
             self._set_status(job, S.SUSPENDED, mode.name)

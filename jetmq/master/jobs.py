@@ -16,8 +16,6 @@ from jetmq.master.datadir import atomic_write
 
 log = logging.getLogger(__name__)
 
-#: The failure text of a cancelled job, as Jet's.
-CANCELLED = "CancellationException"
 
 
 def now_ms() -> int:

@@ -50,34 +50,41 @@ class NamedStore:
         entries = unpack_serialized(entries_blob)
         if not all(isinstance(e, tuple) and len(e) == 2 and all(isinstance(b, bytes) for b in e) for e in entries):
             raise JetError(f"map '{name}': an entry is not a pair of serialized key and value")
-        self._append(("map", name, entries_blob))
-        self._maps.setdefault(name, {}).update(entries)
+        self._record(("map", name, entries_blob))
 
     def list_add_all(self, name: str, items_blob: bytes) -> None:
         items = unpack_serialized(items_blob)
         if not all(isinstance(item, bytes) for item in items):
             raise JetError(f"list '{name}': an item is not serialized")
-        self._append(("list", name, items_blob))
-        self._lists.setdefault(name, []).extend(items)
+        self._record(("list", name, items_blob))
 
     def publish(self, job_id: int, snapshot_id: int, writes: list) -> None:
         """Apply a snapshot's exactly-once output [(kind, name, data)] and remember that it
         is published, in one log record (so a crash publishes it wholly or not at all)."""
-        self._append(("publish", job_id, snapshot_id, writes))
-        self._apply_writes(writes)
-        self._published[job_id] = max(snapshot_id, self._published.get(job_id, -1))
+        self._record(("publish", job_id, snapshot_id, writes))
 
     def published_snapshot(self, job_id: int) -> int:
         """The last snapshot whose exactly-once output this store has published (-1: none)."""
         return self._published.get(job_id, -1)
 
-    def _apply_writes(self, writes) -> None:
-        for kind, name, data in writes:
-            target = self._maps.setdefault(name, {}) if kind == "map" else None
-            if target is not None:
-                target.update(unpack_serialized(data))
-            else:
-                self._lists.setdefault(name, []).extend(unpack_serialized(data))
+    def _record(self, record: tuple) -> None:
+        """Log a change (durably), then apply it."""
+        self._append(record)
+        self._apply(record)
+
+    def _apply(self, record) -> None:
+        """Apply a change, live or replayed from the log: ("map" | "list", name, data)
+        or ("publish", job id, snapshot id, [such map and list changes])."""
+        kind = record[0]
+        if kind == "map":
+            self._maps.setdefault(record[1], {}).update(unpack_serialized(record[2]))
+        elif kind == "list":
+            self._lists.setdefault(record[1], []).extend(unpack_serialized(record[2]))
+        elif kind == "publish":
+            _, job_id, snapshot_id, writes = record
+            for write in writes:
+                self._apply(write)
+            self._published[job_id] = max(snapshot_id, self._published.get(job_id, -1))
 
     # ------------------------------------------------------------------ the log
 
@@ -99,7 +106,7 @@ class NamedStore:
             body = data[position + _RECORD_HEADER.size: position + _RECORD_HEADER.size + length]
             if len(body) != length or zlib.crc32(body) != crc:
                 break
-            self._apply_record(unpack_serialized(body))
+            self._apply(unpack_serialized(body))
             position += _RECORD_HEADER.size + length
             count += 1
         if position < len(data):
@@ -107,17 +114,6 @@ class NamedStore:
             with open(self._log_path, "r+b") as f:
                 f.truncate(position)
         log.info("replayed %d records of %s", count, self._log_path)
-
-    def _apply_record(self, record: list) -> None:
-        kind = record[0]
-        if kind == "map":
-            self._maps.setdefault(record[1], {}).update(unpack_serialized(record[2]))
-        elif kind == "list":
-            self._lists.setdefault(record[1], []).extend(unpack_serialized(record[2]))
-        elif kind == "publish":
-            _, job_id, snapshot_id, writes = record
-            self._apply_writes(writes)
-            self._published[job_id] = max(snapshot_id, self._published.get(job_id, -1))
 
     def close(self) -> None:
         if self._log is not None:

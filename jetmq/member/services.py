@@ -20,36 +20,29 @@ class ClusterServices:
         self._requester: Requester | None = None
 
     def map_put_all(self, name: str, entries: Iterable[tuple]) -> None:
-        dumps = serialization.dumps
-        packed = [(dumps(key), dumps(value)) for key, value in entries]
-        if packed:
-            self._send(p.MapPutAll(name, p.pack_serialized(packed)))
+        if blob := _pack_entries(entries):
+            self._send(p.MapPutAll(name, blob))
 
     def list_add_all(self, name: str, items: Iterable) -> None:
-        packed = [serialization.dumps(item) for item in items]
-        if packed:
-            self._send(p.ListAddAll(name, p.pack_serialized(packed)))
+        if blob := _pack_items(items):
+            self._send(p.ListAddAll(name, blob))
 
     def stage_map_put_all(self, execution_id: int, epoch: int, name: str, entries: Iterable[tuple]) -> None:
         """Exactly-once: these entries become visible when snapshot ``epoch`` commits."""
-        dumps = serialization.dumps
-        packed = [(dumps(key), dumps(value)) for key, value in entries]
-        if packed:
-            self._send(p.StagedWrite(execution_id, epoch, "map", name, p.pack_serialized(packed)))
+        if blob := _pack_entries(entries):
+            self._send(p.StagedWrite(execution_id, epoch, "map", name, blob))
 
     def stage_list_add_all(self, execution_id: int, epoch: int, name: str, items: Iterable) -> None:
         """Exactly-once: these items become visible when snapshot ``epoch`` commits."""
-        packed = [serialization.dumps(item) for item in items]
-        if packed:
-            self._send(p.StagedWrite(execution_id, epoch, "list", name, p.pack_serialized(packed)))
+        if blob := _pack_items(items):
+            self._send(p.StagedWrite(execution_id, epoch, "list", name, blob))
 
     def observable_attach(self, name: str, job_id: int) -> None:
         self._send(p.ObservableAttach(name, job_id))
 
     def observable_publish(self, name: str, items: Iterable) -> None:
-        packed = [serialization.dumps(item) for item in items]
-        if packed:
-            self._send(p.ObservablePublish(name, p.pack_serialized(packed)))
+        if blob := _pack_items(items):
+            self._send(p.ObservablePublish(name, blob))
 
     def read_map(self, name: str) -> dict:
         return self._reader().get_map(name)
@@ -65,3 +58,16 @@ class ClusterServices:
     def close(self) -> None:
         if self._requester is not None:
             self._requester.close()
+
+
+def _pack_entries(entries: Iterable[tuple]) -> bytes | None:
+    """Pickled (key, value) pairs as one blob; None when there are none."""
+    dumps = serialization.dumps
+    packed = [(dumps(key), dumps(value)) for key, value in entries]
+    return p.pack_serialized(packed) if packed else None
+
+
+def _pack_items(items: Iterable) -> bytes | None:
+    """Pickled items as one blob; None when there are none."""
+    packed = [serialization.dumps(item) for item in items]
+    return p.pack_serialized(packed) if packed else None

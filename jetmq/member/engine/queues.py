@@ -62,8 +62,10 @@ class Event(enum.Enum):
     BARRIER = 4  # ... and every live queue has now delivered the current snapshot barrier
 
 
+#: Below every watermark: an input that has delivered none yet.
+NO_WATERMARK = -(1 << 62)
 #: A queue that has ended holds the top watermark, so it never holds the minimum back.
-_ENDED = 1 << 62
+ENDED = 1 << 62
 
 
 class InputStream:
@@ -87,8 +89,8 @@ class InputStream:
         self.queues = queues
         self.align = align
         self._live = list(range(len(queues)))  # indexes of queues not yet done
-        self._queue_watermarks = [-(1 << 62)] * len(queues)
-        self.watermark = -(1 << 62)
+        self._queue_watermarks = [NO_WATERMARK] * len(queues)
+        self.watermark = NO_WATERMARK
         self._next = 0
         self.barrier: SnapshotBarrier | None = None  # the barrier being collected
         self._barrier_from: set[int] = set()  # queues that delivered it
@@ -171,7 +173,7 @@ class InputStream:
     def _on_marker(self, index: int, position: int, marker) -> Event:
         if marker is DONE_ITEM:
             del self._live[position]
-            self._queue_watermarks[index] = _ENDED
+            self._queue_watermarks[index] = ENDED
             if not self._live:
                 return Event.DONE
             return Event.BARRIER if self.barrier_complete else self._coalesce()
@@ -192,7 +194,7 @@ class InputStream:
 
     def _coalesce(self) -> Event:
         low = min(self._queue_watermarks)
-        if self.watermark < low < _ENDED:
+        if self.watermark < low < ENDED:
             self.watermark = low
             return Event.WATERMARK
         return Event.ITEMS

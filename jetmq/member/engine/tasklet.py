@@ -21,7 +21,7 @@ from typing import Callable
 from jetmq.core.inbox_outbox import DEFAULT_OUTBOX_CAPACITY, Inbox, Outbox
 from jetmq.core.markers import DONE_ITEM, SnapshotBarrier, Watermark
 from jetmq.core.processor import Processor, ProcessorContext, Progress
-from jetmq.member.engine.queues import Event, InputStream
+from jetmq.member.engine.queues import ENDED, NO_WATERMARK, Event, InputStream
 from jetmq.member.engine.routing import OutboundEdge
 
 log = logging.getLogger(__name__)
@@ -29,8 +29,6 @@ log = logging.getLogger(__name__)
 #: State entries a processor may offer per save_to_snapshot() call; large, so that the
 #: entries of a call group into few pickles per partition.
 SNAPSHOT_BUCKET_CAPACITY = 32_768
-_NO_WATERMARK = -(1 << 62)
-_ENDED = 1 << 62
 
 
 class TaskletState(enum.Enum):
@@ -88,7 +86,7 @@ class ProcessorTasklet:
         self._inbox_ordinal = -1
         self._streams = sorted(inputs, key=lambda s: (s.priority, s.ordinal))
         self._pending: tuple[Event, InputStream] | None = None
-        self._watermark = _NO_WATERMARK
+        self._watermark = NO_WATERMARK
         self._completing_ordinal = -1
         self._rotation = 0
         self._request = snapshot_request or SnapshotRequest()
@@ -245,8 +243,8 @@ class ProcessorTasklet:
         The watermark coalesced over all inputs goes first; an ended input no longer
         holds it back. A DONE stays pending until that watermark is handed over.
         """
-        low = min((_ENDED if s.is_done else s.watermark) for s in self._streams)
-        if self._watermark < low < _ENDED:
+        low = min((ENDED if s.is_done else s.watermark) for s in self._streams)
+        if self._watermark < low < ENDED:
             self._watermark = low
             self._transition(T.PROCESS_WATERMARK)
             if event is not Event.DONE:
