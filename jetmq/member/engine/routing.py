@@ -14,6 +14,11 @@ from jetmq.core.markers import MARKER_TYPES
 from jetmq.core.partition import _GOLDEN32, _MASK32, PARTITION_COUNT, partition_of
 from jetmq.member.engine.queues import BatchQueue
 
+try:  # the C twin of OutboundEdge._split_memoized_py, built by setup.py when a compiler is there
+    from jetmq.member.engine._routing import split as _split_c
+except ImportError:
+    _split_c = None
+
 #: Keys whose target is remembered; past this many the memo starts afresh.
 KEY_MEMO_LIMIT = 1 << 16
 
@@ -87,9 +92,16 @@ class OutboundEdge:
                 target.put(output)
 
     def _split_memoized(self, batch: list) -> list[list]:
-        """Items by target. This is the hot loop of every shuffle, so it inlines
-        partition_of's int path (kept equal to it by tests) and remembers the targets
-        of the first KEY_MEMO_LIMIT other keys (a hit saves hashing a str or tuple)."""
+        """Items by target: the hot loop of every shuffle, in C when it was built."""
+        if _split_c is None:
+            return self._split_memoized_py(batch)
+        return _split_c(batch, self._key_fn, self._partition_targets, len(self.targets), self._memo,
+                        KEY_MEMO_LIMIT, partition_of)
+
+    def _split_memoized_py(self, batch: list) -> list[list]:
+        """Items by target, in Python. It inlines partition_of's int path (kept equal
+        to it by tests) and remembers the targets of the first KEY_MEMO_LIMIT other
+        keys (a hit saves hashing a str or tuple)."""
         outputs: list[list] = [[] for _ in self.targets]
         appends = [output.append for output in outputs]
         route, key_fn, memo, partition = self._partition_targets, self._key_fn, self._memo, partition_of

@@ -1,0 +1,123 @@
+"""The C routing loop (jetmq/member/engine/_routing.c) against its Python twin.
+
+Both must send every item to the same target, remember the same keys, and fail the
+same way; the int path must equal partition_of exactly, since a key's partition
+decides which member holds its state.
+"""
+import math
+import os
+from decimal import Decimal
+from fractions import Fraction
+
+import pytest
+
+from jetmq.core.dag import RoutingPolicy
+from jetmq.core.partition import PARTITION_COUNT, partition_of
+from jetmq.member.engine import routing
+from jetmq.member.engine.queues import BatchQueue
+
+pytestmark = pytest.mark.timeout(60)
+
+needs_c = pytest.mark.skipif(routing._split_c is None, reason="the C routing loop was not built")
+
+TABLE = [(p * 7) % 5 for p in range(PARTITION_COUNT)]  # five targets, uneven on purpose
+
+INT_KEYS = [0, 1, -1, -2, 2**31, 2**32, 2**32 - 1, -(2**32), 2**61 - 2, 2**61 - 1, 2**61, -(2**61),
+            2**63, -(2**63) - 1, 2**64 + 5, -(2**100), 10**30, *range(0, 271 * 50, 271), *(k << 32 for k in range(40)),
+            *range(-500, 500)]
+OTHER_KEYS = ["", "a", "ключ", "\ud800", b"bytes", None, True, False, 1.5, -0.0, math.inf, math.nan,
+              Fraction(1, 3), Decimal("2.5"), ("a", 1), ("a", (None, 2.0)), frozenset({1, 2}), 3 + 4j]
+
+
+def edge(key_fn=lambda item: item[0]):
+    targets = [BatchQueue(10**9) for _ in range(5)]
+    return routing.OutboundEdge(targets, RoutingPolicy.PARTITIONED, key_fn=key_fn, partition_targets=TABLE)
+
+
+def reference(batch):
+    outputs = [[] for _ in range(5)]
+    for item in batch:
+        outputs[TABLE[partition_of(item[0])]].append(item)
+    return outputs
+
+
+def test_the_c_loop_is_the_one_in_use():
+    # CI installs with a compiler: a silently missing extension would only show as a slow shuffle
+    if os.environ.get("JETMQ_ALLOW_PURE_ROUTING"):
+        pytest.skip("JETMQ_ALLOW_PURE_ROUTING is set")
+    assert routing._split_c is not None
+
+
+@needs_c
+@pytest.mark.parametrize("keys", [INT_KEYS, OTHER_KEYS, INT_KEYS + OTHER_KEYS * 3], ids=["int", "other", "mixed"])
+def test_c_and_python_loops_route_every_key_alike(keys):
+    batch = [(key, index) for index, key in enumerate(keys)]
+    c_edge, py_edge = edge(), edge()
+    expected = reference(batch)
+    assert c_edge._split_memoized(batch) == expected
+    assert py_edge._split_memoized_py(batch) == expected
+    assert c_edge._memo == py_edge._memo  # both remember the same non-int keys
+    # a second pass goes through the memo and must not change a thing
+    assert c_edge._split_memoized(batch) == expected
+
+
+@needs_c
+def test_c_loop_keeps_items_in_order_and_identity():
+    batch = [(k % 13, object()) for k in range(5000)]
+    outputs = edge()._split_memoized(batch)
+    assert sorted(map(id, (item for output in outputs for item in output))) == sorted(map(id, batch))
+    for output in outputs:
+        positions = [batch.index(item) for item in output]
+        assert positions == sorted(positions)
+
+
+@needs_c
+def test_c_loop_stops_remembering_at_the_memo_limit(monkeypatch):
+    monkeypatch.setattr(routing, "KEY_MEMO_LIMIT", 10)
+    c_edge = edge()
+    batch = [(f"key-{i}", i) for i in range(50)]
+    assert c_edge._split_memoized(batch) == reference(batch)
+    assert list(c_edge._memo) == [f"key-{i}" for i in range(10)]
+
+
+@needs_c
+def test_c_loop_passes_on_the_key_functions_exception():
+    def key_fn(item):
+        raise ZeroDivisionError("bad key " + str(item))
+
+    with pytest.raises(ZeroDivisionError, match="bad key 1"):
+        edge(key_fn)._split_memoized([1, 2])
+
+
+@needs_c
+def test_an_unhashable_key_falls_back_to_the_loop_without_memo():
+    c_edge = edge()
+    with pytest.raises(TypeError):
+        c_edge._split_memoized([([1, 2], 0)])
+    # push() catches that TypeError and routes by partition_of, which hashes lists
+    # by their pickle; so does the Python path
+    c_edge.push([([1, 2], 0), (5, 1)])
+    got = [item for target in c_edge.targets for batch in target._batches for item in batch]
+    assert sorted(got, key=lambda item: item[1]) == [([1, 2], 0), (5, 1)]
+
+
+@needs_c
+def test_c_loop_refuses_a_bad_route_table():
+    with pytest.raises(ValueError, match="271"):
+        routing._split_c([(1, 1)], lambda item: item[0], [0] * 270, 1, {}, 10, partition_of)
+    with pytest.raises(ValueError, match="target 3 of 2"):
+        routing._split_c([(1, 1)], lambda item: item[0], [3] * PARTITION_COUNT, 2, {}, 10, partition_of)
+    with pytest.raises(TypeError):
+        routing._split_c((1, 1), lambda item: item[0], [0] * PARTITION_COUNT, 1, {}, 10, partition_of)
+
+
+@needs_c
+def test_c_loop_survives_a_key_function_that_empties_the_batch():
+    batch = [(i, i) for i in range(10)]
+
+    def key_fn(item):
+        batch.clear()
+        return item[0]
+
+    outputs = edge(key_fn)._split_memoized(batch)
+    assert sum(map(len, outputs)) == 1
