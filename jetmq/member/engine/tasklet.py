@@ -183,9 +183,7 @@ class ProcessorTasklet:
     def _process_input(self) -> bool:
         inbox = self._inbox
         if inbox:
-            before = len(inbox)
-            self.processor.process(self._inbox_ordinal, inbox)
-            return len(inbox) < before or bool(self.outbox.total_size())
+            return self._process_inbox()
         if self._pending is not None:
             return self._on_event(*self._pending)
         if self._barrier_collected():
@@ -194,7 +192,17 @@ class ProcessorTasklet:
         if self._all_inputs_done() and self._snapshot_requested():
             self._begin_snapshot(SnapshotBarrier(self._request.snapshot_id, self._request.terminal))
             return True
-        return self._take_batch()
+        if not self._take_batch():
+            return False
+        if inbox:  # a batch was taken: process it in the same call
+            self._process_inbox()
+        return True
+
+    def _process_inbox(self) -> bool:
+        inbox = self._inbox
+        before = len(inbox)
+        self.processor.process(self._inbox_ordinal, inbox)
+        return len(inbox) < before or bool(self.outbox.total_size())
 
     def _take_batch(self) -> bool:
         active = self._active_group()
