@@ -121,3 +121,14 @@ def test_c_loop_survives_a_key_function_that_empties_the_batch():
 
     outputs = edge(key_fn)._split_memoized(batch)
     assert sum(map(len, outputs)) == 1
+
+
+@pytest.mark.parametrize("loop", ["_split_memoized", "_split_memoized_py"])
+def test_a_specialised_identity_key_routes_by_the_item_itself(loop):
+    keys = INT_KEYS + OTHER_KEYS
+    identity_edge = edge(lambda item: item)
+    assert identity_edge._fast_key_fn is None  # the C loop takes the item as its key
+    expected = [[] for _ in range(5)]
+    for key in keys:
+        expected[TABLE[partition_of(key)]].append(key)
+    assert getattr(identity_edge, loop)(keys) == expected

@@ -30,7 +30,8 @@ int_partition(Py_hash_t h)
     return (Py_ssize_t)(((uint32_t)fold(h) * GOLDEN32) % PARTITION_COUNT);
 }
 
-/* split(batch, key_fn, route, target_count, memo, memo_limit, partition_of) -> list of lists */
+/* split(batch, key_fn, route, target_count, memo, memo_limit, partition_of) -> list of lists;
+ * key_fn None is the identity (keys.specialize() returns it for `lambda item: item`) */
 static PyObject *
 split(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -78,8 +79,11 @@ split(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(batch); i++) {
         PyObject *item = PyList_GET_ITEM(batch, i);
         Py_INCREF(item);
-        PyObject *key = PyObject_CallOneArg(key_fn, item);
-        if (key == NULL) {
+        PyObject *key;
+        if (key_fn == Py_None) {  /* the identity: the item is its own key */
+            Py_INCREF(item);
+            key = item;
+        } else if ((key = PyObject_CallOneArg(key_fn, item)) == NULL) {
             Py_DECREF(item);
             goto error;
         }
@@ -128,7 +132,7 @@ error:
 static PyMethodDef methods[] = {
     {"split", (PyCFunction)(void (*)(void))split, METH_FASTCALL,
      "split(batch, key_fn, route, target_count, memo, memo_limit, partition_of)\n--\n\n"
-     "The items of batch, by target: route[partition of key_fn(item)]."},
+     "The items of batch, by target: route[partition of key_fn(item)] (key_fn None: the item)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -12,6 +12,7 @@ from typing import Callable, Sequence
 from jetmq.core.dag import RoutingPolicy as Routing
 from jetmq.core.markers import MARKER_TYPES
 from jetmq.core.partition import _GOLDEN32, _MASK32, PARTITION_COUNT, partition_of
+from jetmq.member.engine.keys import specialize
 from jetmq.member.engine.queues import BatchQueue
 
 try:  # the C twin of OutboundEdge._split_memoized_py, built by setup.py when a compiler is there
@@ -36,6 +37,7 @@ class OutboundEdge:
         self.targets = list(targets)
         self.routing = routing
         self._key_fn = key_fn
+        self._fast_key_fn = specialize(key_fn) if key_fn is not None else None  # None: the identity
         self._partition_targets = list(partition_targets) if partition_targets is not None else None
         self._single = single_target
         self._next = 0
@@ -95,7 +97,7 @@ class OutboundEdge:
         """Items by target: the hot loop of every shuffle, in C when it was built."""
         if _split_c is None:
             return self._split_memoized_py(batch)
-        return _split_c(batch, self._key_fn, self._partition_targets, len(self.targets), self._memo,
+        return _split_c(batch, self._fast_key_fn, self._partition_targets, len(self.targets), self._memo,
                         KEY_MEMO_LIMIT, partition_of)
 
     def _split_memoized_py(self, batch: list) -> list[list]:
@@ -104,7 +106,8 @@ class OutboundEdge:
         keys (a hit saves hashing a str or tuple)."""
         outputs: list[list] = [[] for _ in self.targets]
         appends = [output.append for output in outputs]
-        route, key_fn, memo, partition = self._partition_targets, self._key_fn, self._memo, partition_of
+        key_fn = self._key_fn if self._fast_key_fn is None else self._fast_key_fn
+        route, memo, partition = self._partition_targets, self._memo, partition_of
         memo_get = memo.get
         room = KEY_MEMO_LIMIT - len(memo)
         for item in batch:
