@@ -220,13 +220,11 @@ class Outbox:
         room = self.room(ordinal)
         if room == 0:
             return 0
-        if type(ordinal) is int and ordinal >= 0:
-            bucket = self._buckets[ordinal]
-            before = len(bucket)
-            bucket.extend(islice(items, room))
-            return len(bucket) - before
-        batch = list(islice(items, room))
-        for o in self._targets(ordinal):
+        if type(items) is list:  # no iterator to consume: a slice copies in C, no islice step per item
+            batch = items if len(items) <= room else items[:room]
+        else:
+            batch = list(islice(items, room))
+        for o in (ordinal,) if type(ordinal) is int and ordinal >= 0 else self._targets(ordinal):
             self._buckets[o].extend(batch)
         return len(batch)
 
