@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 LOCAL_PID_CHECK_INTERVAL_S = 0.2
 #: Upper bound on one poll, so expiry and heartbeats run even when all is quiet.
 MAX_POLL_S = 0.1
+#: A turn of the loop longer than this is logged: heartbeats and requests waited for it.
+SLOW_TURN_S = 0.25
 #: How long a stopping master may take to deliver its last replies and Shutdown messages.
 SHUTDOWN_LINGER_MS = 1000
 
@@ -187,7 +189,16 @@ class MasterServer:
     # ------------------------------------------------------------------ the loop
 
     def _poll_once(self) -> None:
-        for ready in self._poller.poll(MAX_POLL_S):
+        ready_list = self._poller.poll(MAX_POLL_S)
+        started = time.monotonic()
+        self._handle(ready_list)
+        busy = time.monotonic() - started
+        if busy > SLOW_TURN_S:
+            log.warning("the master's loop was busy for %.0f ms in one turn: heartbeats and requests waited",
+                        busy * 1000)
+
+    def _handle(self, ready_list: list) -> None:
+        for ready in ready_list:
             if ready is self.router:
                 self._drain_router()
             elif ready is self._monitor:
