@@ -60,7 +60,9 @@ split(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         Py_ssize_t target = PyLong_AsSsize_t(PyList_GET_ITEM(route, p));
         if (target == -1 && PyErr_Occurred())
             return NULL;
-        if (target < 0 || target >= target_count) {
+        /* -1: a partition no target here handles (a receiver's table lists only the
+         * partitions its member owns); an item of one is an error, found below */
+        if (target < -1 || target >= target_count) {
             PyErr_Format(PyExc_ValueError, "partition %d routes to target %zd of %zd", p, target, target_count);
             return NULL;
         }
@@ -87,37 +89,48 @@ split(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             Py_DECREF(item);
             goto error;
         }
-        Py_ssize_t target;
+        Py_ssize_t target, partition = -1;
         if (PyLong_CheckExact(key)) {
-            target = table[int_partition(PyObject_Hash(key))];  /* an int's hash cannot fail */
+            partition = int_partition(PyObject_Hash(key));  /* an int's hash cannot fail */
+            target = table[partition];
         } else {
             PyObject *known = PyDict_GetItemWithError(memo, key);  /* borrowed */
             if (known != NULL) {
                 target = PyLong_AsSsize_t(known);
+                if (target == -1 && PyErr_Occurred())
+                    target = -2;
+                else if (target < 0 || target >= target_count) {
+                    PyErr_Format(PyExc_ValueError, "the memo routes a key to target %zd of %zd", target, target_count);
+                    target = -2;
+                }
             } else if (PyErr_Occurred()) {  /* an unhashable key: TypeError */
-                target = -1;
+                target = -2;
             } else {
-                PyObject *partition = PyObject_CallOneArg(partition_of, key);
-                Py_ssize_t p = partition == NULL ? -1 : PyLong_AsSsize_t(partition);
-                Py_XDECREF(partition);
-                if (p < 0 || p >= PARTITION_COUNT) {
+                PyObject *found = PyObject_CallOneArg(partition_of, key);
+                partition = found == NULL ? -1 : PyLong_AsSsize_t(found);
+                Py_XDECREF(found);
+                if (partition < 0 || partition >= PARTITION_COUNT) {
                     if (!PyErr_Occurred())
-                        PyErr_Format(PyExc_ValueError, "partition_of returned %zd", p);
-                    target = -1;
+                        PyErr_Format(PyExc_ValueError, "partition_of returned %zd", partition);
+                    target = -2;
                 } else {
-                    target = table[p];
-                    if (PyDict_GET_SIZE(memo) < memo_limit &&
-                        PyDict_SetItem(memo, key, PyList_GET_ITEM(route, p)) < 0)
-                        target = -1;
+                    target = table[partition];
+                    if (target >= 0 && PyDict_GET_SIZE(memo) < memo_limit) {
+                        PyObject *value = PyLong_FromSsize_t(target);  /* not the route's: a key_fn may change it */
+                        if (value == NULL || PyDict_SetItem(memo, key, value) < 0)
+                            target = -2;
+                        Py_XDECREF(value);
+                    }
                 }
             }
-            if (target >= target_count) {
-                PyErr_Format(PyExc_ValueError, "the memo routes a key to target %zd of %zd", target, target_count);
-                target = -1;
-            }
+        }
+        if (target == -1) {  /* the key's partition has no target here */
+            PyErr_Format(PyExc_ValueError, "key %R is in partition %zd, which no target of this edge handles",
+                         key, partition);
+            target = -2;
         }
         Py_DECREF(key);
-        if (target < 0 || PyList_Append(PyList_GET_ITEM(outputs, target), item) < 0) {
+        if (target < 0 || PyList_Append(PyList_GET_ITEM(outputs, target), item) < 0) {  /* -2: an error is set */
             Py_DECREF(item);
             goto error;
         }

@@ -38,7 +38,12 @@ class OutboundEdge:
         self.routing = routing
         self._key_fn = key_fn
         self._fast_key_fn = specialize(key_fn) if key_fn is not None else None  # None: the identity
+        # -1: a partition no target handles (a receiver's table lists only its member's
+        # partitions). The C loop raises on an item of one; the Python loops send it to
+        # an extra output, checked once per batch (see _unrouted).
         self._partition_targets = list(partition_targets) if partition_targets is not None else None
+        self._py_route = None if partition_targets is None else \
+            [t if t >= 0 else len(self.targets) for t in partition_targets]
         self._single = single_target
         self._next = 0
         self._memo: dict = {}
@@ -104,10 +109,10 @@ class OutboundEdge:
         """Items by target, in Python. It inlines partition_of's int path (kept equal
         to it by tests) and remembers the targets of the first KEY_MEMO_LIMIT other
         keys (a hit saves hashing a str or tuple)."""
-        outputs: list[list] = [[] for _ in self.targets]
+        outputs: list[list] = [[] for _ in range(len(self.targets) + 1)]
         appends = [output.append for output in outputs]
         key_fn = self._key_fn if self._fast_key_fn is None else self._fast_key_fn
-        route, memo, partition = self._partition_targets, self._memo, partition_of
+        route, memo, partition = self._py_route, self._memo, partition_of
         memo_get = memo.get
         room = KEY_MEMO_LIMIT - len(memo)
         for item in batch:
@@ -123,11 +128,19 @@ class OutboundEdge:
                         memo[key] = target
                         room -= 1
             appends[target](item)
-        return outputs
+        return self._unrouted(outputs)
 
     def _split(self, batch: list) -> list[list]:
-        outputs: list[list] = [[] for _ in self.targets]
-        route, key_fn = self._partition_targets, self._key_fn
+        outputs: list[list] = [[] for _ in range(len(self.targets) + 1)]
+        route, key_fn = self._py_route, self._key_fn
         for item in batch:
             outputs[route[partition_of(key_fn(item))]].append(item)
-        return outputs
+        return self._unrouted(outputs)
+
+    def _unrouted(self, outputs: list[list]) -> list[list]:
+        """The outputs of the targets; ValueError if an item's partition has none."""
+        if outputs[-1]:
+            item = outputs[-1][0]
+            raise ValueError(f"an item of partition {partition_of(self._key_fn(item))} reached an edge "
+                             f"where no target handles that partition: {item!r}")
+        return outputs[:-1]
