@@ -44,7 +44,7 @@ CREDIT = struct.Struct("!Q")
 
 
 def serialize(batch: list) -> tuple[int, bytes]:
-    data = serialization.dumps_items(batch)
+    data = serialization.dumps(batch)
     if len(data) >= COMPRESS_MIN_BYTES:
         return KIND_BATCH_LZ4, lz4.frame.compress(data, compression_level=0)
     return KIND_BATCH, data
