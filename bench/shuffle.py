@@ -85,7 +85,7 @@ def jetmq_items_per_s(jet: jetmq.Cluster, key_fn) -> float:
 
 
 def _pull(address, count, result):
-    sock = zmq.Context().socket(zmq.PULL)
+    sock = zmq.Context.instance().socket(zmq.PULL)
     sock.bind(address)
     result.put("ready")
     received = 0
@@ -100,7 +100,7 @@ def transport_items_per_s() -> float:
     puller = multiprocessing.Process(target=_pull, args=(address, ITEMS, result))
     puller.start()
     result.get()
-    sock = zmq.Context().socket(zmq.PUSH)
+    sock = zmq.Context.instance().socket(zmq.PUSH)
     sock.connect(address)
     start = time.perf_counter()
     for base in range(0, ITEMS, BATCH):

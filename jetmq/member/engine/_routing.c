@@ -6,7 +6,8 @@
  * jetmq.core.partition.partition_of: ((h ^ (h >> 32)) * 0x9E3779B1 & 0xFFFFFFFF) % 271
  * with h = hash(key), Python's unsalted numeric hash. Other keys are looked up in
  * the edge's memo, then handed to partition_of (and remembered while the memo has
- * room), exactly as the Python loop does.
+ * room, unless unhashable), exactly as the Python loop does. A route entry equal to
+ * target_count marks a partition that no target handles.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -60,9 +61,9 @@ split(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         Py_ssize_t target = PyLong_AsSsize_t(PyList_GET_ITEM(route, p));
         if (target == -1 && PyErr_Occurred())
             return NULL;
-        /* -1: a partition no target here handles (a receiver's table lists only the
-         * partitions its member owns); an item of one is an error, found below */
-        if (target < -1 || target >= target_count) {
+        /* target_count: a partition no target here handles (a receiver's table lists
+         * only the partitions its member owns); an item of one is an error, below */
+        if (target < 0 || target > target_count) {
             PyErr_Format(PyExc_ValueError, "partition %d routes to target %zd of %zd", p, target, target_count);
             return NULL;
         }
@@ -103,9 +104,12 @@ split(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                     PyErr_Format(PyExc_ValueError, "the memo routes a key to target %zd of %zd", target, target_count);
                     target = -2;
                 }
-            } else if (PyErr_Occurred()) {  /* an unhashable key: TypeError */
+            } else if (PyErr_Occurred() && !PyErr_ExceptionMatches(PyExc_TypeError)) {
                 target = -2;
             } else {
+                /* not remembered yet, or unhashable (TypeError: partition_of hashes its pickle) */
+                int hashable = !PyErr_Occurred();
+                PyErr_Clear();
                 PyObject *found = PyObject_CallOneArg(partition_of, key);
                 partition = found == NULL ? -1 : PyLong_AsSsize_t(found);
                 Py_XDECREF(found);
@@ -115,7 +119,7 @@ split(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                     target = -2;
                 } else {
                     target = table[partition];
-                    if (target >= 0 && PyDict_GET_SIZE(memo) < memo_limit) {
+                    if (hashable && target < target_count && PyDict_GET_SIZE(memo) < memo_limit) {
                         PyObject *value = PyLong_FromSsize_t(target);  /* not the route's: a key_fn may change it */
                         if (value == NULL || PyDict_SetItem(memo, key, value) < 0)
                             target = -2;
@@ -124,13 +128,13 @@ split(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                 }
             }
         }
-        if (target == -1) {  /* the key's partition has no target here */
+        if (target == target_count) {  /* the key's partition has no target here */
             PyErr_Format(PyExc_ValueError, "key %R is in partition %zd, which no target of this edge handles",
                          key, partition);
             target = -2;
         }
         Py_DECREF(key);
-        if (target < 0 || PyList_Append(PyList_GET_ITEM(outputs, target), item) < 0) {  /* -2: an error is set */
+        if (target < 0 || PyList_Append(PyList_GET_ITEM(outputs, target), item) < 0) {  /* an error is set */
             Py_DECREF(item);
             goto error;
         }

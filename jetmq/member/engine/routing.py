@@ -38,11 +38,10 @@ class OutboundEdge:
         self.routing = routing
         self._key_fn = key_fn
         self._fast_key_fn = specialize(key_fn) if key_fn is not None else None  # None: the identity
-        # -1: a partition no target handles (a receiver's table lists only its member's
-        # partitions). The C loop raises on an item of one; the Python loops send it to
-        # an extra output, checked once per batch (see _unrouted).
-        self._partition_targets = list(partition_targets) if partition_targets is not None else None
-        self._py_route = None if partition_targets is None else \
+        # -1 in the table: a partition no target handles (a receiver's table lists only
+        # its member's partitions); the route marks it len(targets). The C loop raises
+        # on an item of one; the Python loop gives it an extra output, checked per batch.
+        self._route = None if partition_targets is None else \
             [t if t >= 0 else len(self.targets) for t in partition_targets]
         self._single = single_target
         self._next = 0
@@ -88,10 +87,7 @@ class OutboundEdge:
         return targets[self._next % len(targets)]  # none has room: overshoot by one batch
 
     def _push_partitioned(self, batch: list, marker) -> None:
-        try:
-            outputs = self._split_memoized(batch)
-        except TypeError:  # an unhashable key: no memo for this batch
-            outputs = self._split(batch)
+        outputs = self._split_memoized(batch)
         for target, output in zip(self.targets, outputs):
             if marker is not None:
                 output.append(marker)
@@ -102,17 +98,17 @@ class OutboundEdge:
         """Items by target: the hot loop of every shuffle, in C when it was built."""
         if _split_c is None:
             return self._split_memoized_py(batch)
-        return _split_c(batch, self._fast_key_fn, self._partition_targets, len(self.targets), self._memo,
+        return _split_c(batch, self._fast_key_fn, self._route, len(self.targets), self._memo,
                         KEY_MEMO_LIMIT, partition_of)
 
     def _split_memoized_py(self, batch: list) -> list[list]:
         """Items by target, in Python. It inlines partition_of's int path (kept equal
         to it by tests) and remembers the targets of the first KEY_MEMO_LIMIT other
-        keys (a hit saves hashing a str or tuple)."""
+        keys (a hit saves hashing a str or tuple; an unhashable key is not remembered)."""
         outputs: list[list] = [[] for _ in range(len(self.targets) + 1)]
         appends = [output.append for output in outputs]
         key_fn = self._key_fn if self._fast_key_fn is None else self._fast_key_fn
-        route, memo, partition = self._py_route, self._memo, partition_of
+        route, memo, partition = self._route, self._memo, partition_of
         memo_get = memo.get
         room = KEY_MEMO_LIMIT - len(memo)
         for item in batch:
@@ -121,20 +117,17 @@ class OutboundEdge:
                 h = hash(key)
                 target = route[((h ^ (h >> 32)) * _GOLDEN32 & _MASK32) % PARTITION_COUNT]
             else:
-                target = memo_get(key)
-                if target is None:
+                try:
+                    target = memo_get(key)
+                except TypeError:  # unhashable: partition_of hashes its pickle
                     target = route[partition(key)]
-                    if room > 0:
-                        memo[key] = target
-                        room -= 1
+                else:
+                    if target is None:
+                        target = route[partition(key)]
+                        if room > 0:
+                            memo[key] = target
+                            room -= 1
             appends[target](item)
-        return self._unrouted(outputs)
-
-    def _split(self, batch: list) -> list[list]:
-        outputs: list[list] = [[] for _ in range(len(self.targets) + 1)]
-        route, key_fn = self._py_route, self._key_fn
-        for item in batch:
-            outputs[route[partition_of(key_fn(item))]].append(item)
         return self._unrouted(outputs)
 
     def _unrouted(self, outputs: list[list]) -> list[list]:
