@@ -6,7 +6,7 @@ median of RUNS runs (this machine's two cores are shared, and single runs vary b
 +-15%).
 
 The key function `_first` is `item[0]`, which the routing runs as a C getter
-(jetmq/member/engine/keys.py); a second row measures a key function it must call
+(jetmq/core/keys.py); a second row measures a key function it must call
 for every item, as any key function with more code in it.
 """
 from __future__ import annotations

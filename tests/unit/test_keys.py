@@ -5,7 +5,7 @@ from collections import namedtuple
 
 import pytest
 
-from jetmq.member.engine.keys import IDENTITY, specialize
+from jetmq.core.keys import IDENTITY, specialize
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -14,7 +14,7 @@ from jetmq.pipeline.processors import (
     compile_chain,
 )
 from jetmq.pipeline.processors import sources as source_processors
-from jetmq.pipeline.processors.aggregation import is_counting, is_identity
+from jetmq.pipeline.processors.aggregation import is_counting
 from jetmq.pipeline.processors.fused import run_chain
 from jetmq.pipeline.processors.join import PRIMARY_ORDINAL, TABLE_ORDINAL
 from jetmq.pipeline.processors.sinks import SINK_BATCH_SIZE
@@ -143,11 +143,8 @@ def test_chain_emits_to_every_output_ordinal():
 
 # ---- aggregation ---------------------------------------------------------------------------
 
-def test_identity_and_counting_are_recognised_exactly():
-    assert is_identity(lambda w: w)
-    assert not is_identity(lambda w: w.lower())
-    assert not is_identity(lambda w, x=1: w)
-    assert not is_identity(str)
+def test_counting_is_recognised_exactly():
+    # (identity key functions: tests/unit/test_keys.py)
     assert is_counting(ops.counting())
     assert not is_counting(ops.summing())
     assert not is_counting(ops.filtering(bool, ops.counting()))

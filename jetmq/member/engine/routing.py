@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 from jetmq.core.dag import RoutingPolicy as Routing
 from jetmq.core.markers import MARKER_TYPES
 from jetmq.core.partition import _GOLDEN32, _MASK32, PARTITION_COUNT, partition_of
-from jetmq.member.engine.keys import specialize
+from jetmq.core.keys import specialize
 from jetmq.member.engine.queues import BatchQueue
 
 try:  # the C twin of OutboundEdge._split_memoized_py, built by setup.py when a compiler is there

@@ -24,11 +24,10 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Hashable, Iterator
-from inspect import CO_VARARGS, CO_VARKEYWORDS
-from types import FunctionType
 from typing import Any
 
 from jetmq.core.inbox_outbox import Inbox
+from jetmq.core.keys import IDENTITY, specialize
 from jetmq.core.processor import Processor
 from jetmq.core.snapshot import BroadcastKey
 from jetmq.pipeline import aggregate as _agg
@@ -42,7 +41,6 @@ __all__ = [
     "CombineProcessor",
     "DistinctProcessor",
     "is_counting",
-    "is_identity",
 ]
 
 _MISSING = object()
@@ -92,20 +90,6 @@ except ImportError:  # another Python implementation
             mapping[key] = get(key, 0) + 1
 
 
-def _identity_template(x):
-    return x
-
-
-def is_identity(fn: Callable[[Any], Any]) -> bool:
-    """Whether `fn` is a plain one-argument function returning its argument (such as
-    `lambda word: word`), so that the accumulate loop may skip calling it: compared by
-    bytecode, which is exact for this shape."""
-    code = getattr(fn, "__code__", None)
-    return (type(fn) is FunctionType and code is not None and code.co_argcount == 1
-            and code.co_kwonlyargcount == 0 and not code.co_flags & (CO_VARARGS | CO_VARKEYWORDS)
-            and code.co_code == _identity_template.__code__.co_code)
-
-
 def is_counting(op: AggregateOperation) -> bool:
     """Whether `op` is `AggregateOperations.counting()` (not a mapped or filtered copy),
     whose accumulators are plain ints: it gets a special-cased accumulate loop."""
@@ -134,12 +118,13 @@ class AccumulateProcessor(_PreChain, SavesEntries):
 
     def __init__(self, key_fn: Callable[[Any], Hashable], op: AggregateOperation,
                  pre_steps: tuple[Step, ...] = ()) -> None:
-        self._key_fn = key_fn
         self._op = op
         self._pre_steps = tuple(pre_steps)
         self._accs: dict[Hashable, Any] = {}
         self._counting = is_counting(op)
-        self._identity_key = is_identity(key_fn)
+        fast_key_fn = specialize(key_fn)  # `lambda w: w` needs no call; `lambda t: t[0]` runs in C
+        self._identity_key = fast_key_fn is IDENTITY
+        self._key_fn = key_fn if self._identity_key else fast_key_fn
         self._results: Iterator[tuple[Hashable, Any]] | None = None
 
     def init_hook(self) -> None:
