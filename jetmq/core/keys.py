@@ -1,9 +1,10 @@
 """Key functions run as C getters instead of being called.
 
-A partitioned edge (and a grouped aggregation) calls its key function once per item,
-and the call of a Python function is most of the routing's cost: ~370 machine instructions per call here,
-against ~45 for an operator.itemgetter. Most key functions are one expression on
-their argument: `lambda item: item[0]`, `lambda event: event.user`, `lambda w: w`.
+A partitioned edge (and a grouped aggregation) calls its key function once per
+item, and the call of a Python function is most of the routing's cost: ~370
+machine instructions per call here, against ~45 for an operator.itemgetter. Most
+key functions are one expression on their argument: `lambda item: item[0]`,
+`lambda event: event.user`, `lambda w: w`.
 A function whose whole code is that, read off its bytecode, is replaced by the
 getter that computes the same: `item[c]` is `itemgetter(c)(item)` and `item.name`
 is `attrgetter(name)(item)` for every item, raising the same exceptions. Anything
