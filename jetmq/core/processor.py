@@ -186,6 +186,14 @@ class Processor:
             f"{type(self).__qualname__} does not implement restore_from_snapshot()"
         )
 
+    def state_after_complete(self) -> list[tuple[Any, Any]]:
+        """State entries that stand for this processor in every snapshot taken after
+        complete() returned True (it takes part in none any more). A source returns
+        its final position, so that a job restored from such a snapshot does not read
+        it again; the default, nothing, suits a processor that emitted all its state.
+        """
+        return []
+
     def finish_snapshot_restore(self) -> bool:
         """All entries were restored; False to be called again."""
         return True

@@ -13,6 +13,7 @@ from typing import Any
 from jetmq.core.inbox_outbox import Inbox
 from jetmq.core.markers import Watermark
 from jetmq.core.processor import Processor
+from jetmq.core.snapshot import BroadcastKey
 
 __all__ = [
     "CollectSinkProcessor",
@@ -32,24 +33,42 @@ class NoopProcessor(Processor):
 
 
 class ItemsSourceProcessor(Processor):
-    """Emits the items of a sequence, each exactly once across all its processors:
-    the processor of global index g takes `items[g::total_parallelism]`.
+    """Emits the items of a sequence, in order, from the processor of global index 0
+    (the others emit nothing), as Jet's TestSources.items.
 
-    Emits in `complete()`, as much as the outbox takes per call, resuming where it
-    stopped. It does not save its position in snapshots (a batch test source).
+    Emits in `complete()`, as much as the outbox takes per call. Its position is its
+    snapshot state, under a BroadcastKey so that the processor of global index 0 gets
+    it back on any number of members, and kept after it completes: a job restored from
+    a snapshot goes on after the last item emitted before that snapshot.
     """
+
+    POSITION = BroadcastKey("items-source-position")
 
     def __init__(self, items: Sequence[Any]) -> None:
         self._items = items
-        self._remaining: Iterator[Any] = iter(())
+        self._position = 0
 
-    def init_hook(self) -> None:
-        ctx = self.context
-        self._remaining = iter(self._items[ctx.global_index :: ctx.total_parallelism])
+    def _reads(self) -> bool:
+        return self.context.global_index == 0
 
     def complete(self) -> bool:
-        room = self.outbox.room()
-        return self.outbox.offer_many(self._remaining) < room
+        if not self._reads():
+            return True
+        items = self._items
+        end = min(len(items), self._position + self.outbox.room())
+        self._position += self.outbox.offer_many(items[self._position:end])
+        return self._position >= len(items)
+
+    def save_to_snapshot(self) -> bool:
+        return not self._reads() or self.outbox.offer_to_snapshot(self.POSITION, self._position)
+
+    def state_after_complete(self) -> list[tuple[Any, Any]]:
+        return [(self.POSITION, self._position)] if self._reads() else []
+
+    def restore_from_snapshot(self, inbox: Inbox) -> None:
+        for key, position in inbox.take():
+            if key == self.POSITION:
+                self._position = position
 
 
 class CollectSinkProcessor(Processor):

@@ -82,7 +82,8 @@ class Sources:
     @staticmethod
     def items(iterable: Iterable[Any]) -> BatchSource:
         """The items of `iterable`, read into a list now (when the pipeline is built),
-        each emitted once in the cluster: processor g of n emits items[g::n]."""
+        emitted in order by one processor in the cluster (global index 0), which saves
+        its position in snapshots."""
         try:
             items = list(iterable)
         except TypeError:

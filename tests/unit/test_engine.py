@@ -1,4 +1,5 @@
 """The member's execution engine run in-process, on one member: tasklets, queues, routing."""
+import pickle
 from collections import Counter
 
 import pytest
@@ -9,6 +10,7 @@ from jetmq.core.partition import PARTITION_COUNT, owner_table, partition_of
 from jetmq.member.engine.execution import Execution, ExecutionFailed, Plan
 from jetmq.member.engine.queues import BatchQueue, Event, InputStream
 from jetmq.member.engine.routing import OutboundEdge, Routing
+from jetmq.member.engine.tasklet import ProcessorTasklet
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -388,3 +390,34 @@ class MemberTaggingSink(Processor):
     def process(self, ordinal, inbox):
         where = (self.context.member_index, self.context.local_index)
         self.seen.extend((where, item) for item in inbox.take())
+
+
+class HoldingSink(Processor):
+    """Consumes everything and never completes, so the job outlives its source."""
+
+    def process(self, ordinal, inbox):
+        inbox.clear()
+
+    def complete(self):
+        return False
+
+
+def test_a_completed_source_keeps_its_position_in_later_snapshots():
+    dag = DAG()
+    source = dag.new_vertex("source", lambda: ItemsSourceProcessor(range(10)))
+    sink = dag.new_vertex("sink", HoldingSink)
+    dag.edge(Edge.between(source, sink))
+    reported = {}
+    execution = Execution(Plan(1, 1, 0, 1, tuple(owner_table([0])), "EXACTLY_ONCE"), dag,
+                          on_phase1_done=lambda snapshot_id, entries: reported.update({snapshot_id: entries}))
+    execution.init()
+    while any(t.context.vertex_name == "source" for t in execution.tasklets if isinstance(t, ProcessorTasklet)):
+        execution.step()
+    for snapshot_id in (0, 1):  # the source has completed before both
+        execution.start_snapshot(snapshot_id, terminal=False)
+        for _ in range(100):
+            execution.step()
+        groups = reported[snapshot_id]["source"]
+        entries = [entry for _partition, blob, _count in groups for entry in pickle.loads(blob)]
+        assert entries == [(ItemsSourceProcessor.POSITION, 10)]
+        execution.commit_snapshot(True)

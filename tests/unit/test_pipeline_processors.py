@@ -242,14 +242,33 @@ def test_files_source_fails_on_a_missing_directory(tmp_path):
         processor.init(Outbox(1), context())
 
 
-def test_items_source_splits_items_by_global_index():
+def test_items_source_emits_everything_from_global_index_0():
     source = Sources.items(x for x in range(7))  # materialized at once
     shares = []
     for g in range(3):
         processor, outbox = source.supplier(), Outbox(1, 2)
         processor.init(outbox, context(index=g, total=3))
         shares.append(emit_all(processor, outbox))
-    assert shares == [[0, 3, 6], [1, 4], [2, 5]]
+    assert shares == [list(range(7)), [], []]
+
+
+def test_items_source_resumes_from_its_saved_position():
+    from jetmq.core.inbox_outbox import Inbox
+    source = Sources.items(list(range(10)))
+    first, outbox = source.supplier(), Outbox(1, 4)
+    first.init(outbox, context(index=0, total=2))
+    assert not first.complete()  # 4 emitted
+    assert first.save_to_snapshot()
+    saved = outbox.drain_snapshot_bucket()
+    emitted = outbox.drain_bucket(0)
+    assert emitted == [0, 1, 2, 3] and first.state_after_complete() == saved
+    second, outbox = source.supplier(), Outbox(1, 100)
+    second.init(outbox, context(index=0, total=3))  # restored on another member count
+    inbox = Inbox()
+    inbox.add_batch(saved)
+    second.restore_from_snapshot(inbox)
+    assert emit_all(second, outbox) == [4, 5, 6, 7, 8, 9]
+    assert second.state_after_complete() == [(saved[0][0], 10)]
 
 
 @pytest.mark.parametrize("source, expected", [
@@ -407,3 +426,35 @@ def test_sink_builder_calls_its_functions_in_order():
     processor.close()
     assert calls == [("create", 1), ("receive", 1), ("receive", 2), ("flush",), ("receive", 3), ("flush",),
                      ("flush",), ("destroy",)]
+
+
+@pytest.mark.parametrize("stop_after_calls", [1, 2, 3, 5, 8])
+def test_files_source_resumes_after_its_saved_lines_on_any_parallelism(tmp_path, monkeypatch, stop_after_calls):
+    from jetmq.core.inbox_outbox import Inbox
+    monkeypatch.setattr(source_processors, "FILE_CHUNK_CHARS", 5)  # chunk boundaries inside lines
+    files = {"a.txt": "a1\na2\na3\na4\n", "b.txt": "b1\nb22\nb333\nb4444", "c.txt": "", "d.txt": "d1\n"}
+    make_files(tmp_path, files)
+    everything = sorted(line for text in files.values() for line in text.split("\n") if line)
+    source = Sources.files(str(tmp_path))
+    # two processors read part of their files, then save their state
+    saved, emitted = [], []
+    for g in range(2):
+        processor, outbox = source.supplier(), Outbox(1, 2)
+        processor.init(outbox, context(index=g, total=2))
+        for _ in range(stop_after_calls):
+            if processor.complete():
+                break
+        emitted += outbox.drain_bucket(0)
+        while not processor.save_to_snapshot():
+            pass
+        saved += outbox.drain_snapshot_bucket()
+    # three processors restored from that state emit exactly the rest
+    rest = []
+    for g in range(3):
+        processor, outbox = source.supplier(), Outbox(1, 2)
+        processor.init(outbox, context(index=g, total=3))
+        inbox = Inbox()
+        inbox.add_batch(list(saved))
+        processor.restore_from_snapshot(inbox)
+        rest += emit_all(processor, outbox)
+    assert sorted(emitted + rest) == everything

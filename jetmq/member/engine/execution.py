@@ -80,6 +80,9 @@ class Execution:
         self._snapshot_waiting: set[ProcessorTasklet] = set()  # tasklets that owe the current snapshot
         self._snapshot_entries: dict[str, list[tuple[int, bytes, bytes]]] = {}
         self._phase1_reported = -1  # the last snapshot this member reported done
+        # (last snapshot it saved itself, vertex, entry groups) of each completed processor
+        # with state_after_complete(): it stands for it in every later snapshot
+        self._carried: list[tuple[int, str, list]] = []
         self.processor_tasklets: list[ProcessorTasklet] = []
         self.senders: dict[tuple[int, int], SenderTasklet] = {}  # (edge, member) ->
         self.receivers: dict[tuple[int, int], ReceiverTasklet] = {}  # (edge, member) ->
@@ -246,18 +249,14 @@ class Execution:
         self._maybe_phase1_done(snapshot_id)
 
     def _collect(self, vertex: str, entries: list) -> None:
-        """Serialize state entries at once (the processor may change its state right
-        after), grouped by partition: (partition, pickled [(key, value)...], count).
-        The master splits snapshots by partition without unpickling anything."""
-        groups: dict[int, list] = {}
-        for entry in entries:
-            key = entry[0]
-            partition = -1 if type(key) is BroadcastKey else partition_of(key)
-            groups.setdefault(partition, []).append(entry)
-        target = self._snapshot_entries.setdefault(vertex, [])
-        dumps = serialization.dumps
-        for partition, group in groups.items():
-            target.append((partition, dumps(group), len(group)))
+        self._snapshot_entries.setdefault(vertex, []).extend(_grouped(entries))
+
+    def _carry(self, tasklet: ProcessorTasklet) -> None:
+        """Keep a completed processor's state_after_complete() for later snapshots
+        (serialized now, once)."""
+        entries = tasklet.processor.state_after_complete()
+        if entries:
+            self._carried.append((tasklet.last_snapshot_id, tasklet.context.vertex_name, _grouped(entries)))
 
     def _snapshot_done(self, tasklet: ProcessorTasklet, snapshot_id: int) -> None:
         if snapshot_id == self.snapshot_request.snapshot_id:  # else start_snapshot() will see it
@@ -268,6 +267,9 @@ class Execution:
         if not self._snapshot_waiting and snapshot_id > self._phase1_reported:
             self._phase1_reported = snapshot_id
             entries, self._snapshot_entries = self._snapshot_entries, {}
+            for saved_up_to, vertex, groups in self._carried:
+                if saved_up_to < snapshot_id:
+                    entries.setdefault(vertex, []).extend(groups)
             self._on_phase1_done(snapshot_id, entries)
 
     def commit_snapshot(self, success: bool) -> None:
@@ -287,6 +289,8 @@ class Execution:
         for tasklet in self.tasklets:
             try:
                 result = tasklet.call()
+                if result is Progress.DONE and type(tasklet) is ProcessorTasklet:
+                    self._carry(tasklet)
             except Exception as e:
                 where = getattr(tasklet, "where", repr(tasklet))
                 log.error("%s failed:\n%s", where, traceback.format_exc())
@@ -310,3 +314,16 @@ class Execution:
                 tasklet.close()
             except Exception:
                 log.exception("closing %s failed", tasklet.where)
+
+
+def _grouped(entries: list) -> list[tuple[int, bytes, int]]:
+    """State entries serialized at once (the processor may change its state right
+    after), grouped by partition: (partition, pickled [(key, value)...], count). The
+    master splits snapshots by partition without unpickling anything."""
+    groups: dict[int, list] = {}
+    for entry in entries:
+        key = entry[0]
+        partition = -1 if type(key) is BroadcastKey else partition_of(key)
+        groups.setdefault(partition, []).append(entry)
+    dumps = serialization.dumps
+    return [(partition, dumps(group), len(group)) for partition, group in groups.items()]

@@ -10,7 +10,11 @@ from collections.abc import Callable, Iterator
 from fnmatch import fnmatchcase
 from typing import Any, TextIO
 
+from jetmq.core.inbox_outbox import Inbox
 from jetmq.core.processor import Processor, ProcessorContext
+from jetmq.core.snapshot import BroadcastKey
+from jetmq.core.processors import ItemsSourceProcessor
+from jetmq.pipeline.processors.aggregation import SavesEntries
 
 __all__ = [
     "BuilderSourceProcessor",
@@ -44,7 +48,7 @@ def matching_files(directory: str, glob: str) -> list[str]:
     return [path for path in (os.path.join(directory, name) for name in names) if os.path.isfile(path)]
 
 
-class ReadFilesProcessor(Processor):
+class ReadFilesProcessor(SavesEntries):
     """Emits the lines (newline removed) of its share of the files of a directory.
 
     shared_file_system=True: the sorted matching files are dealt round robin to all
@@ -53,6 +57,11 @@ class ReadFilesProcessor(Processor):
     dealt among its local processors (Jet's default, for per-host local files).
 
     Reads lazily, one chunk at a time: never a whole file in memory.
+
+    Snapshot state: per file it has started, the lines emitted and whether it is done,
+    under a BroadcastKey (with the member index if files are per member), kept after
+    it completes. A restored processor skips finished files and the emitted lines of
+    the others, whichever processor read them before.
     """
 
     def __init__(self, directory: str, glob: str, shared_file_system: bool, encoding: str) -> None:
@@ -60,10 +69,16 @@ class ReadFilesProcessor(Processor):
         self._glob = glob
         self._shared = shared_file_system
         self._encoding = encoding
+        self._mine: list[str] = []
         self._paths: Iterator[str] = iter(())
         self._file: TextIO | None = None
         self._tail = ""  # the start of a line whose end is in the next chunk
         self._lines: Iterator[str] = iter(())
+        self._restored: dict[str, tuple[int, bool]] = {}  # path -> (lines emitted, done)
+        self._progress: dict[str, tuple[int, bool]] = {}  # the same, for this processor's files
+        self._path: str | None = None  # the file being read
+        self._emitted = 0  # its lines emitted (or skipped as emitted before a restore)
+        self._skip = 0  # lines still to skip in it
 
     def init_hook(self) -> None:
         ctx = self.context
@@ -72,7 +87,12 @@ class ReadFilesProcessor(Processor):
             mine = paths[ctx.global_index::ctx.total_parallelism]
         else:
             mine = paths[ctx.local_index::ctx.local_parallelism]
+        self._mine = mine
         self._paths = iter(mine)
+
+    def _key(self, path: str) -> BroadcastKey:
+        return BroadcastKey(("files-source", path) if self._shared
+                            else ("files-source", self.context.member_index, path))
 
     def complete(self) -> bool:
         outbox = self.outbox
@@ -80,7 +100,9 @@ class ReadFilesProcessor(Processor):
             room = outbox.room()
             if not room:
                 return False
-            if outbox.offer_many(self._lines) == room:
+            emitted = outbox.offer_many(self._lines)
+            self._emitted += emitted
+            if emitted == room:
                 return False  # full (the chunk may be exhausted exactly: the next call sees)
             if not self._read_chunk():
                 return True
@@ -89,24 +111,56 @@ class ReadFilesProcessor(Processor):
         """Load the next chunk's complete lines into self._lines; False when all files are read."""
         while True:
             if self._file is None:
+                if self._path is not None:
+                    self._progress[self._path] = (self._emitted, True)
+                    self._path = None
                 path = next(self._paths, None)
                 if path is None:
                     return False
+                emitted, done = self._restored.get(path, (0, False))
+                if done:
+                    self._progress[path] = (emitted, True)
+                    continue
                 self._file = open(path, encoding=self._encoding)  # universal newlines: \r\n -> \n
-                self._tail = ""
+                self._path, self._emitted, self._skip, self._tail = path, emitted, emitted, ""
             chunk = self._file.read(FILE_CHUNK_CHARS)
             if not chunk:
                 self._file.close()
                 self._file = None
-                if self._tail:  # a last line without a newline
-                    self._lines = iter((self._tail,))
-                    self._tail = ""
+                tail, self._tail = self._tail, ""
+                if tail and self._skip:  # a last line without a newline, emitted before
+                    self._skip -= 1
+                elif tail:
+                    self._lines = iter((tail,))
                     return True
                 continue
             lines = (self._tail + chunk).split("\n")
             self._tail = lines.pop()
+            if self._skip:
+                skipped = min(self._skip, len(lines))
+                self._skip -= skipped
+                lines = lines[skipped:]
             self._lines = iter(lines)
             return True
+
+    def _entries(self) -> list[tuple[Any, Any]]:
+        # files of this processor not reached yet keep the position they were restored with
+        progress = {path: self._restored[path] for path in self._mine if path in self._restored}
+        progress.update(self._progress)
+        if self._path is not None:
+            progress[self._path] = (self._emitted, False)
+        return [(self._key(path), position) for path, position in progress.items()]
+
+    def state_after_complete(self) -> list[tuple[Any, Any]]:
+        return self._entries()
+
+    def restore_from_snapshot(self, inbox: Inbox) -> None:
+        for key, position in inbox.take():
+            if type(key) is BroadcastKey and key.key[0] == "files-source":
+                if self._shared and len(key.key) == 2:
+                    self._restored[key.key[1]] = position
+                elif not self._shared and key.key[1] == self.context.member_index:
+                    self._restored[key.key[2]] = position
 
     def close(self) -> None:
         if self._file is not None:
@@ -114,26 +168,23 @@ class ReadFilesProcessor(Processor):
             self._file = None
 
 
-class _ReadNamedProcessor(Processor):
+class _ReadNamedProcessor(ItemsSourceProcessor):
     """Reads a named structure from the master in init, on the processor of global
-    index 0 only, and emits its contents."""
+    index 0 only, and emits its contents; its position is saved as ItemsSourceProcessor's
+    (a restored job reads the structure again and goes on after that position)."""
 
     what = ""
 
     def __init__(self, name: str) -> None:
+        super().__init__([])
         self._name = name
-        self._items: Iterator[Any] = iter(())
 
     def init_hook(self) -> None:
-        if self.context.global_index == 0:
+        if self._reads():
             self._items = self._read(services_of(self.context, f"{self.what}({self._name!r})"))
 
-    def _read(self, services: Any) -> Iterator[Any]:
+    def _read(self, services: Any) -> list[Any]:
         raise NotImplementedError
-
-    def complete(self) -> bool:
-        room = self.outbox.room()
-        return self.outbox.offer_many(self._items) < room
 
 
 class ReadListProcessor(_ReadNamedProcessor):
@@ -141,8 +192,8 @@ class ReadListProcessor(_ReadNamedProcessor):
 
     what = "Sources.list"
 
-    def _read(self, services: Any) -> Iterator[Any]:
-        return iter(services.read_list(self._name))
+    def _read(self, services: Any) -> list[Any]:
+        return list(services.read_list(self._name))
 
 
 class ReadMapProcessor(_ReadNamedProcessor):
@@ -150,8 +201,8 @@ class ReadMapProcessor(_ReadNamedProcessor):
 
     what = "Sources.map"
 
-    def _read(self, services: Any) -> Iterator[Any]:
-        return iter(services.read_map(self._name).items())
+    def _read(self, services: Any) -> list[Any]:
+        return list(services.read_map(self._name).items())
 
 
 class SourceBuffer:
