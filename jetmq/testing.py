@@ -68,6 +68,9 @@ class SequenceSource(Processor):
     def save_to_snapshot(self):
         return self.outbox.offer_to_snapshot(BroadcastKey("sequence-source-offset"), self.next)
 
+    def state_after_complete(self):
+        return [(BroadcastKey("sequence-source-offset"), self.next)] if self._active else []
+
     def restore_from_snapshot(self, inbox):
         for key, value in inbox.take():
             if key == BroadcastKey("sequence-source-offset"):
