@@ -202,6 +202,8 @@ class MasterServer:
             if ready is self.router:
                 self._drain_router()
             elif ready is self._monitor:
+                # what a peer sent before it hung up comes first: its Goodbye wins over the disconnect
+                self._drain_router()
                 self._on_disconnects(self._monitor.recv_disconnected_fds())
             elif ready == self._signal_rfd:
                 self._on_signals()
@@ -338,9 +340,10 @@ class MasterServer:
         self.router.send(incoming.peer, msg, incoming.corr)
 
     def _on_goodbye(self, incoming: Incoming) -> None:
-        record = self._member_of(incoming)
+        record = self._member_of(incoming)  # an unknown peer is refused, which ends its wait too
         if record is not None:
             self.membership.remove(record.info.uuid, f"it left: {incoming.msg.reason}")
+            self.router.send(incoming.peer, p.GoodbyeAck())  # the member hangs up once it has this
 
     def _on_cluster_request(self, incoming: Incoming) -> None:
         self.router.send(incoming.peer, p.ClusterReply(

@@ -23,13 +23,17 @@ log = logging.getLogger(__name__)
 
 #: Upper bound on one poll of the link thread (parent-pid checks run this often).
 LINK_TICK_S = 0.05
-#: How long closing the link may wait to deliver a last goodbye to the master.
+#: How long a leaving member waits for the master to acknowledge its Goodbye before it
+#: hangs up anyway (the master is slow or gone).
+GOODBYE_ACK_TIMEOUT_S = 1.0
+#: How long closing the link may wait to deliver what is still queued to the master.
 GOODBYE_LINGER_MS = 500
 
 
 class LinkState(enum.Enum):
     JOINING = "joining"  # hello sent, no welcome yet
     JOINED = "joined"  # in the cluster, heartbeating
+    LEAVING = "leaving"  # goodbye sent: waiting for the master to acknowledge it
     CLOSED = "closed"  # the link has ended (master lost for good, or member stopping)
 
 
@@ -46,8 +50,10 @@ class MasterLink(threading.Thread):
         self.state = LinkState.JOINING
         self.joined_event = threading.Event()
         self._hello_corr = 0  # correlation id of the last Hello: only a refusal of it is final
+        self._leave_deadline = 0.0  # when a leaving link stops waiting for GoodbyeAck
 
     def stop(self) -> None:
+        """End the link: a Goodbye already passed to it still goes out, and is waited on."""
         self._stop_event.set()
 
     def _transition(self, new: LinkState, why: str) -> None:
@@ -77,7 +83,11 @@ class MasterLink(threading.Thread):
 
     def _run(self) -> None:
         self._connect()
-        while not self._stop_event.is_set() and self.state is not LinkState.CLOSED:
+        while self.state is not LinkState.CLOSED:
+            if self._stop_event.is_set() and self.state is not LinkState.LEAVING:
+                self._drain_pipe()  # a Goodbye the main thread sent just before stopping us
+                if self.state is not LinkState.LEAVING:
+                    break
             for ready in self._poller.poll(LINK_TICK_S):
                 if ready is self._dealer:
                     self._drain_master()
@@ -95,13 +105,19 @@ class MasterLink(threading.Thread):
                 self._transition(LinkState.JOINED, f"welcomed by master {msg.master_uuid}")
                 self.joined_event.set()
                 self._pipe.send(msg)
+            elif isinstance(msg, p.GoodbyeAck):
+                if self.state is LinkState.LEAVING:
+                    self._transition(LinkState.CLOSED, "the master acknowledged our goodbye")
+                    return
             elif isinstance(msg, p.Refused):
                 self._on_refused(msg.reason, corr)
             elif not isinstance(msg, p.Heartbeat):
                 self._pipe.send(msg, corr)
 
     def _on_refused(self, reason: str, corr: int) -> None:
-        if self.state is LinkState.JOINED:  # the master dropped us: join again
+        if self.state is LinkState.LEAVING:  # the master had dropped us already: nothing to wait for
+            self._transition(LinkState.CLOSED, f"the master no longer knew us ({reason})")
+        elif self.state is LinkState.JOINED:  # the master dropped us: join again
             self._transition(LinkState.JOINING, f"refused by the master ({reason})")
             self._next_hello = 0.0
             # the master counts this member gone: whatever it was running is orphaned
@@ -116,11 +132,25 @@ class MasterLink(threading.Thread):
     def _drain_pipe(self) -> None:
         while (received := self._pipe.recv()) is not None:
             msg, corr = received
-            self._dealer.send(msg, corr)
             if isinstance(msg, p.Goodbye):
-                self._transition(LinkState.CLOSED, f"leaving: {msg.reason}")
+                self._leave(msg)
+            else:
+                self._dealer.send(msg, corr)
+
+    def _leave(self, goodbye: p.Goodbye) -> None:
+        """Say goodbye; the connection stays open until the master has taken it (or a timeout)."""
+        if self.state is LinkState.JOINED and self._dealer.send(goodbye):
+            self._leave_deadline = time.monotonic() + GOODBYE_ACK_TIMEOUT_S
+            self._transition(LinkState.LEAVING, f"goodbye sent: {goodbye.reason}")
+        else:  # not in the cluster (or not connected): there is nobody to tell
+            self._transition(LinkState.CLOSED, f"leaving: {goodbye.reason}")
 
     def _tick(self, now: float) -> None:
+        if self.state is LinkState.LEAVING:
+            if now >= self._leave_deadline:
+                self._transition(LinkState.CLOSED, f"the master did not acknowledge our goodbye within "
+                                                   f"{GOODBYE_ACK_TIMEOUT_S:.1f} s")
+            return
         if self.config.forked and os.getppid() != self._parent_pid:
             self._master_lost("the master process (our parent) exited")
             return

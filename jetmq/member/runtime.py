@@ -18,7 +18,7 @@ from typing import Callable
 from jetmq import protocol as p
 from jetmq.config import MemberConfig
 from jetmq.member.executions import ExecutionService
-from jetmq.member.link import MasterLink
+from jetmq.member.link import GOODBYE_ACK_TIMEOUT_S, MasterLink
 from jetmq.member.services import ClusterServices
 from jetmq.transport import DataRouter, PairSocket, Poller
 
@@ -73,7 +73,7 @@ class MemberRuntime:
             self.executions.close()
             self.services.close()
             self.link.stop()
-            self.link.join(timeout=2)
+            self.link.join(timeout=GOODBYE_ACK_TIMEOUT_S + 1)
             self._pipe.close()
             self.data_socket.close()
         log.info("member %s exiting with %s", self.config.uuid, self._exit_code.name)

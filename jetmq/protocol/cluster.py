@@ -67,6 +67,14 @@ class Goodbye:
 
 
 @message
+class GoodbyeAck:
+    """The master has taken a member's Goodbye: the member may close its connection.
+
+    A member waits for it (a bounded time) before hanging up, so the master always
+    learns that it left, and never only that its connection closed."""
+
+
+@message
 class LeaveRequest:
     """A member asks to leave gracefully: the master moves its jobs, then sends Shutdown."""
 
