@@ -106,6 +106,7 @@ class MemberConfig:
     master_endpoint: str
     uuid: str
     forked: bool
+    master_pid: int = 0  # a forked member's parent: it dies with it (0: not forked)
     cluster_name: str = DEFAULT_CLUSTER_NAME
     bind_host: str = DEFAULT_BIND_HOST
     heartbeat_interval_ms: int = HEARTBEAT_INTERVAL_MS

@@ -123,6 +123,7 @@ class MasterServer:
             master_endpoint=tcp_endpoint(connect_host, self.router.endpoint.rsplit(":", 1)[1]),
             uuid="",
             forked=True,
+            master_pid=os.getpid(),
             cluster_name=self.config.cluster_name,
             bind_host=connect_host,
             heartbeat_interval_ms=self.config.heartbeat_interval_ms,

@@ -10,11 +10,14 @@ import sys
 
 from jetmq.config import MemberConfig
 from jetmq.logs import configure_logging
-from jetmq.member.runtime import MemberRuntime
+from jetmq.member.lifeline import die_with_parent
+from jetmq.member.runtime import ExitCode, MemberRuntime
 
 
 def main() -> int:
     config = MemberConfig(**json.loads(sys.argv[1]))
+    if config.forked and not die_with_parent(config.master_pid):
+        return int(ExitCode.MASTER_LOST)
     configure_logging(f"member-{config.uuid[:8]}", stream=sys.stderr)
     logging.getLogger(__name__).debug("config %s", config)
     profile_dir = os.environ.get("JETMQ_PROFILE_DIR")

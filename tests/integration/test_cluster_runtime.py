@@ -241,14 +241,12 @@ def test_when_the_master_is_killed_then_every_forked_member_exits(cluster):
     start = time.monotonic()
     cluster.master_process.kill()
     cluster.master_process.wait()
-    # Then its members exit on their own, within the heartbeat timeout (they watch their parent pid)
+    # Then its members exit at once: the kernel kills them with their parent (PR_SET_PDEATHSIG)
     wait_until(lambda: not alive(member_processes), TIMEOUT_S + MARGIN_S,
                lambda: f"orphaned members still running: {alive(member_processes)}")
     elapsed = time.monotonic() - start
     report("master SIGKILL -> all forked members exited", elapsed)
-    for m in members:
-        log = (cluster.data_dir / "logs" / f"member-{m.uuid[:8]}.log").read_text()
-        assert "exiting with MASTER_LOST" in log, log[-2000:]
+    assert elapsed < INSTANT_DETECTION_S
 
 
 # ---- 5. jet-stop, and SIGTERM to jet-start ---------------------------------------------------------
