@@ -421,3 +421,53 @@ def test_a_completed_source_keeps_its_position_in_later_snapshots():
         entries = [entry for _partition, blob, _count in groups for entry in pickle.loads(blob)]
         assert entries == [(ItemsSourceProcessor.POSITION, 10)]
         execution.commit_snapshot(True)
+
+
+class SlowToPrepareCounter(Processor):
+    """Saves one entry per key it saw, and is not ready to commit until asked three times
+    (snapshot_commit_prepare() may say False, by the Processor contract)."""
+
+    def __init__(self):
+        self.counts = Counter()
+        self.save_calls = 0
+        self.prepare_calls = 0
+
+    def process(self, ordinal, inbox):
+        inbox.drain(lambda item: self.counts.update([item % 5]))
+
+    def save_to_snapshot(self):
+        self.save_calls += 1
+        for key, count in self.counts.items():
+            assert self.outbox.offer_to_snapshot(key, count)
+        return True
+
+    def snapshot_commit_prepare(self):
+        self.prepare_calls += 1
+        return self.prepare_calls >= 3
+
+    def complete(self):
+        return False
+
+
+def test_a_processor_not_ready_to_prepare_the_commit_saves_its_state_only_once():
+    # Given a counter whose snapshot_commit_prepare() answers False twice before True
+    dag = DAG()
+    source = dag.new_vertex("source", lambda: ItemsSourceProcessor(range(50)))
+    counter = dag.new_vertex("counter", SlowToPrepareCounter)
+    dag.edge(Edge.between(source, counter))
+    reported = {}
+    execution = Execution(Plan(1, 1, 0, 1, tuple(owner_table([0])), "EXACTLY_ONCE"), dag,
+                          on_phase1_done=lambda snapshot_id, entries: reported.update({snapshot_id: entries}))
+    execution.init()
+    for _ in range(20):
+        execution.step()
+    # When a snapshot is taken
+    execution.start_snapshot(0, terminal=False)
+    for _ in range(50):
+        execution.step()
+    # Then its state was saved once, every key in one entry, and prepare asked until ready
+    processor = next(t.processor for t in execution.processor_tasklets if t.context.vertex_name == "counter")
+    assert processor.save_calls == 1
+    assert processor.prepare_calls == 3
+    entries = [e for _p, blob, _c in reported[0]["counter"] for e in pickle.loads(blob)]
+    assert sorted(entries) == [(key, 10) for key in range(5)]

@@ -9,7 +9,9 @@ consumed in edge priority order.
 Snapshots (Chandy-Lamport, as Jet): a tasklet with live inputs takes snapshot k when
 every input has delivered barrier k (InputStream aligns them under exactly-once); a
 tasklet with no live input (a source, or one whose inputs have all ended) takes it
-when the execution requests it. It saves the processor's state, prepares commits,
+when the execution requests it. It saves the processor's state (SAVE_SNAPSHOT, until
+save_to_snapshot() says all is offered), prepares commits (SNAPSHOT_COMMIT_PREPARE,
+until snapshot_commit_prepare() says ready; the state is not saved again meanwhile),
 and forwards the barrier. After a terminal barrier it does nothing more.
 """
 from __future__ import annotations
@@ -38,7 +40,8 @@ class TaskletState(enum.Enum):
     PROCESS_WATERMARK = "passing a coalesced watermark to try_process_watermark()"
     COMPLETE_EDGE = "an input has ended: calling complete_edge()"
     COMPLETE = "every input has ended: calling complete()"
-    SAVE_SNAPSHOT = "calling save_to_snapshot(), then snapshot_commit_prepare()"
+    SAVE_SNAPSHOT = "calling save_to_snapshot() until it has offered all the state"
+    SNAPSHOT_COMMIT_PREPARE = "calling snapshot_commit_prepare() until it is ready"
     EMIT_BARRIER = "offering the snapshot barrier to every output"
     AFTER_TERMINAL = "a terminal snapshot was taken: waiting for the execution to stop"
     EMIT_DONE = "offering DONE to every output"
@@ -53,7 +56,8 @@ _TRANSITIONS = {
     T.PROCESS_WATERMARK: {T.PROCESS_INPUT},
     T.COMPLETE_EDGE: {T.PROCESS_INPUT, T.COMPLETE},
     T.COMPLETE: {T.EMIT_DONE, T.SAVE_SNAPSHOT},
-    T.SAVE_SNAPSHOT: {T.EMIT_BARRIER},
+    T.SAVE_SNAPSHOT: {T.SNAPSHOT_COMMIT_PREPARE},
+    T.SNAPSHOT_COMMIT_PREPARE: {T.EMIT_BARRIER},
     T.EMIT_BARRIER: {T.PROCESS_INPUT, T.COMPLETE, T.AFTER_TERMINAL},
     T.AFTER_TERMINAL: set(),
     T.EMIT_DONE: {T.END},
@@ -146,6 +150,10 @@ class ProcessorTasklet:
             progress = True
         elif state is T.SAVE_SNAPSHOT:
             self._save_snapshot()
+            progress = True
+        elif state is T.SNAPSHOT_COMMIT_PREPARE:
+            if self.processor.snapshot_commit_prepare():
+                self._transition(T.EMIT_BARRIER)
             progress = True
         elif state is T.EMIT_BARRIER:
             self._emit_barrier()
@@ -285,8 +293,8 @@ class ProcessorTasklet:
         entries = self.outbox.drain_snapshot_bucket()
         if entries:
             self._on_entries(entries)
-        if done and self.processor.snapshot_commit_prepare():
-            self._transition(T.EMIT_BARRIER)
+        if done:
+            self._transition(T.SNAPSHOT_COMMIT_PREPARE)
 
     def _emit_barrier(self) -> None:
         barrier = self._barrier
