@@ -1,7 +1,7 @@
 """The text the ``jet`` command prints, byte for byte as Jet 4.0's JetCommandLine.
 
 Pure functions: they take plain values and return lines without newlines;
-the CLI prints them. Format strings are Jet's own (see jet-reference.md §1).
+the CLI prints them. Format strings are Jet's own (see docs/jet-compatibility.md §1).
 Statuses and cluster states may be enums or strings: an enum prints its
 ``name``, as a Java enum prints in Jet.
 """
@@ -26,8 +26,8 @@ NO_NAME = "N/A"
 """What list-jobs prints for an unnamed job."""
 UNKNOWN_PID = "N/A"
 """What ``cluster`` prints for a member whose pid is not known."""
-NO_JOB_NAME = "None"
-"""What ``formatJob`` prints for an unnamed job: jet-reference.md's ``None`` (Jet itself prints Java's ``null``)."""
+NO_JOB_NAME = "null"
+"""What ``formatJob`` prints for an unnamed job: Jet concatenates a null name, which Java prints ``null``."""
 STACK_TRACE_HINT = "To see the full stack trace, re-run with the -v/--verbosity option"
 
 _MS_PER_S = 1000
@@ -88,8 +88,8 @@ def format_job(
 ) -> str:
     """Jet's ``formatJob``: ``id=<id>, name=<name>, submissionTime=<time>``.
 
-    An unnamed job prints ``name=None``, as jet-reference.md specifies (Java's
-    string concatenation of a null ``job.getName()`` gives ``null``).
+    An unnamed job prints ``name=null``, as Jet's does (Java's string concatenation
+    of a null ``job.getName()``; docs/jet-compatibility.md §1).
     """
     shown_name = NO_JOB_NAME if name is None else name
     return f"id={id_string}, name={shown_name}, submissionTime={format_time(submission_time_ms, tz)}"

@@ -36,3 +36,32 @@ def parse_args(doc: str, argv: list[str] | None, version: str | None = None) -> 
     except DocoptExit as e:
         print(e, file=sys.stderr)
         raise SystemExit(RET_USAGE) from None
+
+
+#: jet's options that take a value: the word after one is the option's, not a command or a file.
+VALUED_OPTIONS = frozenset({"-n", "--name", "-s", "--snapshot", "--addresses", "--cluster-name"})
+
+
+def split_script_arguments(argv: list[str]) -> tuple[list[str], list[str]]:
+    """(jet's own words, the script's arguments): for ``submit``, everything after <file>
+    belongs to the script, as Jet's CLI stops parsing at the job's file; a ``--`` before
+    <file> ends jet's options. Any other command line is jet's alone."""
+    positionals: list[str] = []
+    words: list[str] = []
+    index = 0
+    while index < len(argv):
+        word = argv[index]
+        if word == "--" and positionals == ["submit"] and index + 1 < len(argv):
+            return words + [argv[index + 1]], argv[index + 2:]
+        words.append(word)
+        if word in VALUED_OPTIONS and index + 1 < len(argv):
+            words.append(argv[index + 1])
+            index += 1
+        elif not word.startswith("-") or word == "-":
+            positionals.append(word)
+            if positionals[0] != "submit":
+                return argv, []
+            if len(positionals) == 2:  # submit <file>
+                return words, argv[index + 1:]
+        index += 1
+    return argv, []

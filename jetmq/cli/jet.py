@@ -40,6 +40,8 @@ Options:
   --version                         Show the version.
 
 A <job> is a job's name or id: a name wins; among jobs of one name, the active one, else the newest.
+Everything after submit's <file> is the script's, untouched (its own options included); jet's
+options go before <file>.
 """
 from __future__ import annotations
 
@@ -48,7 +50,7 @@ import sys
 
 
 from jetmq.version import __version__
-from jetmq.cli.common import RET_OK, RET_USAGE, CommandError, fail, parse_args
+from jetmq.cli.common import RET_OK, RET_USAGE, CommandError, fail, parse_args, split_script_arguments
 from jetmq.cli.jobs import cmd_cancel, cmd_list_jobs, cmd_restart, cmd_resume, cmd_suspend
 from jetmq.cli.snapshots import cmd_delete_snapshot, cmd_list_snapshots, cmd_save_snapshot
 from jetmq.cli.submit import cmd_submit
@@ -83,7 +85,11 @@ HANDLERS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(__doc__, argv, f"jetmq {__version__}")
+    argv = sys.argv[1:] if argv is None else argv
+    own, script_arguments = split_script_arguments(argv)
+    args = parse_args(__doc__, own, f"jetmq {__version__}")
+    if args["submit"]:
+        args["<args>"] = script_arguments
     verbose = args["--verbosity"]
     if verbose:
         print("Verbose mode is on, setting logging level to INFO")

@@ -1,8 +1,9 @@
 """Job management from the command line and the Python API, on a real cluster.
 
-Every row of jet-reference.md §1 for the job commands, and the transitions of §3
-that need no snapshots: exact stdout, stderr and exit codes, and statuses after.
+Every row of docs/jet-compatibility.md §1 for the job commands, and the transitions
+of §3 that need no snapshots: exact stdout, stderr and exit codes, and statuses after.
 """
+import json
 import re
 import signal
 import subprocess
@@ -91,6 +92,22 @@ def test_submit_without_a_name_submits_an_unnamed_job(cli, jet):
     assert result.stdout.splitlines()[0] == f"Submitting '{JOBS / 'streaming_job.py'}' with arguments []"
     assert "Using job name" not in result.stdout
     assert job.name is None
+
+
+def test_submit_hands_everything_after_the_file_to_the_script_untouched(cli, jet, tmp_path, monkeypatch):
+    # Given a script that records its arguments
+    out = tmp_path / "args.json"
+    monkeypatch.setenv("ARGS_OUT", str(out))
+    # When it is submitted with arguments that look like jet's own options
+    result = cli("submit", "-n", "with-args", JOBS / "args_job.py", "--input", "books/", "-n", "3", "--", "-v")
+    # Then jet took its -n, and the script got every word after its file, as given
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[:2] == [
+        f"Submitting '{JOBS / 'args_job.py'}' with arguments [--input, books/, -n, 3, --, -v]",
+        "Using job name 'with-args'"]
+    assert json.loads(out.read_text()) == ["--input", "books/", "-n", "3", "--", "-v"]
+    (job,) = jet.get_jobs("with-args")
+    job.join()
 
 
 def test_submit_of_a_missing_file_fails_with_jets_message(cli, jet):
@@ -184,7 +201,7 @@ def test_cancel_by_id_of_an_unnamed_job(cli, jet):
     job, _ = submit(cli, jet)
     result = cli("cancel", job.id_string)
     assert result.returncode == 0, result.stderr
-    assert re.fullmatch(f"Cancelling job id={job.id_string}, name=None, submissionTime={TIME}",
+    assert re.fullmatch(f"Cancelling job id={job.id_string}, name=null, submissionTime={TIME}",
                         result.stdout.splitlines()[0])
     assert job.status is JobStatus.FAILED
 

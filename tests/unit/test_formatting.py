@@ -1,4 +1,4 @@
-"""CLI output formats, byte for byte as Jet 4.0's JetCommandLine (jet-reference.md §1)."""
+"""CLI output formats, byte for byte as Jet 4.0's JetCommandLine (docs/jet-compatibility.md §1)."""
 
 import enum
 import time
@@ -85,9 +85,9 @@ def test_job_prints_as_in_the_seed_page():
     assert line == "id=0401-9f77-b9c0-0001, name=hello-world, submissionTime=2020-03-07T15:59:49.234"
 
 
-def test_unnamed_job_prints_none_as_the_reference_says():
+def test_unnamed_job_prints_null_as_jets_formatjob_does():
     line = format_job("0401-9f77-b9c0-0001", None, ms(2020, 3, 7, 15, 59, 0, 0), tz=UTC)
-    assert line == "id=0401-9f77-b9c0-0001, name=None, submissionTime=2020-03-07T15:59"
+    assert line == "id=0401-9f77-b9c0-0001, name=null, submissionTime=2020-03-07T15:59"
 
 
 # ---- format_job_table --------------------------------------------------------------------
