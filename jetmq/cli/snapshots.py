@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from jetmq.cli.common import RET_OK, CommandError
-from jetmq.cli.jobs import resolve
+from jetmq.cli.jobs import described, resolve, wait_for
 from jetmq.client import JetClient
 from jetmq.errors import SnapshotNotFoundError
 from jetmq.formatting import SnapshotRow, format_snapshot_table
 from jetmq.ids import id_to_string
+from jetmq.job_status import JobStatus
 
 
 def cmd_save_snapshot(client: JetClient, args: dict) -> int:
@@ -16,10 +17,11 @@ def cmd_save_snapshot(client: JetClient, args: dict) -> int:
     if status.name not in ("RUNNING", "SUSPENDED"):
         raise CommandError(f"Job '{name_or_id}' is not active. Current state: {status.name}")
     if args["--cancel"]:
-        print(f"Saving snapshot with name '{snapshot}' from job '{name_or_id}' and cancelling the job...")
+        print(f"Saving snapshot with name '{snapshot}' from job '{described(job)}' and cancelling the job...")
         job.cancel_and_export_snapshot(snapshot)
+        wait_for(job, JobStatus.FAILED)
     else:
-        print(f"Saving snapshot with name '{snapshot}' from job '{name_or_id}'...")
+        print(f"Saving snapshot with name '{snapshot}' from job '{described(job)}'...")
         job.export_snapshot(snapshot)
     print(f"Exported snapshot '{snapshot}'.")
     return RET_OK

@@ -362,8 +362,8 @@ def test_save_list_and_delete_snapshot_print_jets_lines(cli, jet):
     job, _ = submit(cli, jet, "-n", "a job with a rather long name for the table")
     result = cli("save-snapshot", "a job with a rather long name for the table", "snap-one")
     assert result.returncode == 0, result.stderr
-    assert result.stdout == ("Saving snapshot with name 'snap-one' from job "
-                             "'a job with a rather long name for the table'...\nExported snapshot 'snap-one'.\n")
+    assert re.fullmatch(f"Saving snapshot with name 'snap-one' from job '{formatted(job)}{TIME}'...\n"
+                        f"Exported snapshot 'snap-one'.\n", result.stdout), result.stdout
     assert job.status is JobStatus.RUNNING
 
     header = "%-23s %-15s %-24s %s" % ("TIME", "SIZE (bytes)", "JOB NAME", "SNAPSHOT NAME")
@@ -386,9 +386,9 @@ def test_save_snapshot_with_cancel_exports_then_cancels(cli, jet):
     job, _ = submit(cli, jet, "-n", "export and cancel")
     result = cli("save-snapshot", "-C", "export and cancel", "last-words")
     assert result.returncode == 0, result.stderr
-    assert result.stdout == ("Saving snapshot with name 'last-words' from job 'export and cancel' and cancelling "
-                             "the job...\nExported snapshot 'last-words'.\n")
-    wait_until(lambda: job.status is JobStatus.FAILED, WAIT_S, lambda: f"the job is {job.status}")
+    assert re.fullmatch(f"Saving snapshot with name 'last-words' from job '{formatted(job)}{TIME}' and cancelling "
+                        f"the job...\nExported snapshot 'last-words'.\n", result.stdout), result.stdout
+    assert job.status is JobStatus.FAILED  # the command waited for the cancellation
     assert jet.get_job_state_snapshot("last-words").job_name == "export and cancel"
     result = cli("save-snapshot", "export and cancel", "too-late")
     assert result.returncode == 1
