@@ -1,4 +1,4 @@
-"""Build of the optional C speedup; everything else is in setup.cfg.
+"""Build of the optional C speedup; the package metadata is in pyproject.toml.
 
 The extension is optional: without a C compiler jetmq installs anyway and routes
 with the same loop in pure Python (jetmq/member/engine/routing.py), only slower.

@@ -3,7 +3,7 @@
 Control-plane sockets here send and receive :mod:`jetmq.protocol` messages, never
 raw frames: a ROUTER bound by the master, DEALERs connected by members and clients,
 and inproc PAIRs between a member's threads. Receiving never raises on foreign or
-malformed input: such frames are logged and dropped. Data-plane sockets (later) move
+malformed input: such frames are logged and dropped. Data-plane sockets move
 opaque byte batches between members.
 """
 from __future__ import annotations

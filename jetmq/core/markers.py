@@ -3,7 +3,7 @@
 A marker is an object of one of three types: `Watermark`, `SnapshotBarrier` or the
 end-of-stream singleton `DONE_ITEM`. Markers ride in the same batches (lists) as data
 items, so that items, watermarks, barriers and the end of the stream keep their order
-on each queue and each connection (design.md section 5). Recognising one costs a
+on each queue and each connection (docs/jet-compatibility.md §7). Recognising one costs a
 single set look-up: `is_marker(x)` is `type(x) in MARKER_TYPES`; subclasses are not
 markers.
 

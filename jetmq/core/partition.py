@@ -6,7 +6,7 @@ uses Python's salted `hash()` on str or bytes (its seed differs per process, and
 `hash()` used is on numbers, whose algorithm is specified by the language (reduction
 modulo `sys.hash_info.modulus`, unsalted) and is identical in every 64-bit CPython.
 
-Partition ownership (design.md section 5):
+Partition ownership (docs/jet-compatibility.md §7):
 
 - member `i` of `m` (in the master's member order) owns partitions `p` with
   `p % m == i` (round robin, so sizes differ by at most one);

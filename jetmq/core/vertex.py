@@ -19,7 +19,7 @@ LOCAL_PARALLELISM_USE_DEFAULT = -1
 
 DEFAULT_LOCAL_PARALLELISM = 1
 """Processors per member: a member is one process with one loop, so parallelism comes
-from members (design.md section 5)."""
+from members (docs/jet-compatibility.md §7)."""
 
 ProcessorSupplier = Callable[[], Processor]
 

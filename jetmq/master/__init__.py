@@ -1,1 +1,1 @@
-"""The master process: membership, member processes, and (later) job coordination."""
+"""The master process: membership, member processes, job coordination and snapshots."""

@@ -79,7 +79,7 @@ class JobCoordinator:
         """Bring back the jobs of an earlier master on this data dir.
 
         Finished and suspended jobs stay as they were; jobs that were running start
-        again (from scratch: snapshots come in a later layer) once members are here.
+        again once members are here, from their last snapshot (or from scratch without one).
         """
         records = self.repository.load_all()
         for job in self.repository.expired(records, now_ms()):
@@ -207,7 +207,7 @@ class JobCoordinator:
 
         With a processing guarantee, a graceful mode first takes a terminal snapshot
         (COMPLETING meanwhile) and the next execution starts from it; with NONE the
-        execution stops at once and the state starts empty (jet-reference.md §3).
+        execution stops at once and the state starts empty (docs/jet-compatibility.md §3).
         """
         if job.terminating is not None:
             raise IllegalJobStateError(f"Cannot {mode.name}: Job is already terminating in mode: "

@@ -2,7 +2,7 @@
 
 Pure bookkeeping, no sockets and no clock of its own: the server passes the time in,
 so expiry is tested without sleeping. Every change bumps ``version`` and is logged
-and handed to the listeners (the job coordinator reacts to them in later layers).
+and handed to the listeners (the topology policy restarts, fails or suspends jobs on them).
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """A member process: its data socket, its master link thread, and its main loop.
 
-The main thread owns the data plane and (in later layers) runs job tasklets; it
+The main thread owns the data plane and runs the job tasklets; it
 hears from the master only through the link thread's pipe. A forked member exits
 when it loses its master; a joined one keeps waiting for the master to come back.
 SIGTERM is a graceful leave: say goodbye to the master, then exit (a second SIGTERM

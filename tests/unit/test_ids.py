@@ -1,4 +1,4 @@
-"""Flake ids: generation, printing and parsing as in Jet (jet-reference.md §2)."""
+"""Flake ids: generation, printing and parsing as in Jet (docs/jet-compatibility.md §2)."""
 
 import threading
 import time

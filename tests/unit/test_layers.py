@@ -1,4 +1,4 @@
-"""The import direction of design.md §2: each layer imports only from layers below it."""
+"""The import direction of docs/architecture.md §4: each layer imports only from layers below it."""
 import ast
 from pathlib import Path
 
