@@ -15,6 +15,7 @@ from jetmq.errors import JobNotFoundError, SerializationError
 from jetmq.ids import id_from_string
 from jetmq.job import Job
 from jetmq.job_status import JobStatus
+from jetmq.names import check_path_name
 from jetmq.observable import Observable
 from jetmq.requester import REQUEST_TIMEOUT_S, Requester, resolve_addresses
 
@@ -164,6 +165,7 @@ class JetClient:
 
     def delete_job_state_snapshot(self, name: str) -> None:
         """Delete a named snapshot; SnapshotNotFoundError if there is none of that name."""
+        check_path_name("snapshot", name)
         self._request(p.DeleteSnapshot(name))
 
     def get_observable(self, name: str) -> Observable:

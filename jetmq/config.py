@@ -8,6 +8,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from jetmq.errors import InvalidNameError
+from jetmq.names import check_display_name, check_path_name
+
 DEFAULT_PORT = 5701
 DEFAULT_BIND_HOST = "127.0.0.1"
 DEFAULT_CLUSTER_NAME = "jet"
@@ -40,8 +43,8 @@ _CLUSTER_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}")
 
 def check_cluster_name(name: str) -> str:
     """``name`` if it can name a cluster (a directory of the default data dir), else ValueError."""
-    if not _CLUSTER_NAME.fullmatch(name):
-        raise ValueError(f"'{name}' is not a cluster name: use letters, digits, '.', '_' and '-', "
+    if not isinstance(name, str) or not _CLUSTER_NAME.fullmatch(name):
+        raise InvalidNameError(f"'{name}' is not a cluster name: use letters, digits, '.', '_' and '-', "
                          f"not starting with '.' (the name is a directory of the default data dir)")
     return name
 
@@ -144,6 +147,16 @@ class JobConfig:
             raise TypeError(f"processing_guarantee must be a ProcessingGuarantee, not {self.processing_guarantee!r}")
         if self.name is not None and not isinstance(self.name, str):
             raise TypeError(f"a job name must be a str, not {type(self.name).__name__}")
+        if self.name is not None:
+            check_display_name("job", self.name)
+        if self.initial_snapshot_name is not None:
+            check_path_name("snapshot", self.initial_snapshot_name)
+        for name in ("auto_scaling", "split_brain_protection", "metrics_enabled",
+                     "store_metrics_after_job_completion"):
+            if type(getattr(self, name)) is not bool:
+                raise TypeError(f"{name} must be True or False, not {getattr(self, name)!r}")
+        if type(self.snapshot_interval_ms) is not int:
+            raise TypeError(f"snapshot_interval_ms must be an int, not {self.snapshot_interval_ms!r}")
         if self.snapshot_interval_ms < 0:
             raise ValueError(f"snapshot_interval_ms must be 0 or more, not {self.snapshot_interval_ms}")
 

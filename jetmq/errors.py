@@ -54,6 +54,11 @@ class SnapshotNotFoundError(JetError):
     """No named snapshot of that name."""
 
 
+class InvalidNameError(JetError, ValueError):
+    """A name (of a snapshot, a job, a cluster) that jetmq cannot use: empty, too long,
+    with control characters, or, for names that become file names, with path parts."""
+
+
 class SerializationError(JetError):
     """A pipeline, its functions or an item could not be pickled."""
 

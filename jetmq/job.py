@@ -8,6 +8,7 @@ from jetmq.config import JobConfig
 from jetmq.errors import CancellationError, JobFailedError, JobTimeoutError
 from jetmq.ids import id_to_string
 from jetmq.job_status import CANCELLATION_FAILURE as CANCELLED, JobStatus
+from jetmq.names import check_path_name
 from jetmq.requester import Requester
 
 #: How often join() asks the master for the job's status.
@@ -110,10 +111,12 @@ class Job:
     def export_snapshot(self, name: str) -> None:
         """Save the job's state as the named snapshot (replacing one of that name); the
         job goes on. Works on RUNNING and SUSPENDED jobs, whatever their guarantee."""
+        check_path_name("snapshot", name)
         self._summary = self._requester.request(p.ExportSnapshot(self.id, name, False), EXPORT_TIMEOUT_S).job
 
     def cancel_and_export_snapshot(self, name: str) -> None:
         """Save the job's state as the named snapshot (a terminal one), then cancel the job."""
+        check_path_name("snapshot", name)
         self._summary = self._requester.request(p.ExportSnapshot(self.id, name, True), EXPORT_TIMEOUT_S).job
 
     def _action(self, action: str) -> None:

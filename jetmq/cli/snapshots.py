@@ -8,10 +8,11 @@ from jetmq.errors import SnapshotNotFoundError
 from jetmq.formatting import SnapshotRow, format_snapshot_table
 from jetmq.ids import id_to_string
 from jetmq.job_status import JobStatus
+from jetmq.names import check_path_name
 
 
 def cmd_save_snapshot(client: JetClient, args: dict) -> int:
-    name_or_id, snapshot = args["<job>"], args["<snapshot>"]
+    name_or_id, snapshot = args["<job>"], check_path_name("snapshot", args["<snapshot>"])
     job = resolve(client, name_or_id)
     status = job.status
     if status.name not in ("RUNNING", "SUSPENDED"):
@@ -28,7 +29,7 @@ def cmd_save_snapshot(client: JetClient, args: dict) -> int:
 
 
 def cmd_delete_snapshot(client: JetClient, args: dict) -> int:
-    name = args["<snapshot>"]
+    name = check_path_name("snapshot", args["<snapshot>"])
     try:
         client.delete_job_state_snapshot(name)
     except SnapshotNotFoundError as e:

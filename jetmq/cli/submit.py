@@ -9,6 +9,8 @@ import traceback
 from jetmq import bootstrap
 from jetmq.cli.common import RET_OK, CommandError
 from jetmq.client import JetClient
+from jetmq.errors import InvalidNameError
+from jetmq.names import check_display_name, check_path_name
 from jetmq.requester import resolve_addresses
 
 
@@ -16,6 +18,13 @@ def cmd_submit(client: JetClient, args: dict) -> int:
     path, arguments = args["<file>"], args["<args>"]
     if not os.path.isfile(path):
         raise CommandError(f"File {path} could not be found.")
+    try:  # before the script runs: its jobs get these names
+        if args["--name"] is not None:
+            check_display_name("job", args["--name"])
+        if args["--snapshot"] is not None:
+            check_path_name("snapshot", args["--snapshot"])
+    except InvalidNameError as e:
+        raise CommandError(str(e)) from None
     print(f"Submitting '{path}' with arguments [{', '.join(arguments)}]")
     if args["--name"]:
         print(f"Using job name '{args['--name']}'")

@@ -5,6 +5,7 @@ from jetmq import protocol as p
 from jetmq.config import JobConfig
 from jetmq.errors import SnapshotNotFoundError
 from jetmq.master.coordinator import JobCoordinator
+from jetmq.names import check_path_name
 from jetmq.transport import Incoming
 
 
@@ -55,6 +56,7 @@ class ClientRequests:
     def _on_export(self, incoming: Incoming) -> None:
         """The reply waits until the snapshot is written (or failed)."""
         msg: p.ExportSnapshot = incoming.msg
+        check_path_name("snapshot", msg.name)  # a peer need not be our client: check again
         job = self._jobs.job(msg.job_id)
 
         def done(error: str | None) -> None:
@@ -63,7 +65,7 @@ class ClientRequests:
         self._jobs.export(job, msg.name, msg.cancel, done)
 
     def _on_delete_snapshot(self, incoming: Incoming) -> None:
-        name = incoming.msg.name
+        name = check_path_name("snapshot", incoming.msg.name)
         if not self._jobs.snapshots.delete_named(name):
             raise SnapshotNotFoundError(f"Didn't find a snapshot named '{name}'")
         self._reply(incoming, p.Ack())

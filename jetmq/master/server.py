@@ -307,6 +307,10 @@ class MasterServer:
         if self._stopping:
             self.router.send(incoming.peer, p.Refused("the cluster is stopping"), incoming.corr)
             return
+        if not _is_uuid(hello.member_uuid):
+            self.router.send(incoming.peer, p.Refused(f"member id {hello.member_uuid[:40]!r} is not a UUID"),
+                             incoming.corr)
+            return
         info = p.MemberInfo(hello.member_uuid, hello.data_address, hello.pid, hello.host, hello.forked)
         self.membership.add(info, incoming.peer, incoming.fd, time.monotonic())
         self.router.send(incoming.peer, p.Welcome(
@@ -364,3 +368,11 @@ class MasterServer:
         pids = tuple(member.pid for member in self.launcher.members()) if self.launcher else ()
         self.router.send(incoming.peer, p.StopClusterReply(os.getpid(), pids), incoming.corr)
         self.request_stop("stop requested by a client")
+
+
+def _is_uuid(text: str) -> bool:
+    """A member's id names its log file and its records: only a canonical UUID will do."""
+    try:
+        return str(uuidlib.UUID(text)) == text
+    except ValueError:
+        return False

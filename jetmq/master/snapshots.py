@@ -19,6 +19,7 @@ from jetmq.ids import id_to_string
 from jetmq.master import snapshot_store
 from jetmq.master.jobs import JobRecord, now_ms
 from jetmq.master.snapshot_store import SnapshotDamagedError, SnapshotWriter
+from jetmq.names import path_in
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,8 @@ class SnapshotCoordinator:
         return self.root / "jobs" / id_to_string(job.job_id)
 
     def named_dir(self, name: str) -> Path:
-        return self.root / "named" / name
+        """The directory of a named snapshot; InvalidNameError for a name that is a path."""
+        return path_in(self.root / "named", "snapshot", name)
 
     # ------------------------------------------------------------------ scheduling
 
