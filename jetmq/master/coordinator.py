@@ -15,7 +15,7 @@ from pathlib import Path
 from jetmq import protocol as p
 from jetmq.config import JobConfig
 from jetmq.core.partition import owner_table
-from jetmq.errors import IllegalJobStateError, JobAlreadyExistsError, JobNotFoundError
+from jetmq.errors import IllegalJobStateError, JetError, JobAlreadyExistsError, JobNotFoundError
 from jetmq.ids import FlakeIdGenerator, id_to_string
 from jetmq.job_status import CANCELLATION_FAILURE, JobStatus
 from jetmq.master.jobs import ExecutionRecord, JobRecord, JobRepository, TerminationMode, now_ms
@@ -38,9 +38,10 @@ class JobCoordinator:
         self._membership = membership
         self._send_to_member = send
         self.snapshots = SnapshotCoordinator(snapshot_root, send, self._save, self._on_terminal_snapshot,
-                                             self._publish_staged)
+                                             self._publish_staged, self._publication_problem)
         self._ids = ids
         self.store = store
+        self._unsaved: set[int] = set()  # jobs whose record could not be saved: saved again on tick
         self.observables = ObservableStore()
         self.repository = repository
         self.jobs: dict[int, JobRecord] = {}
@@ -70,8 +71,20 @@ class JobCoordinator:
             handler(job, msg)
 
     def tick(self, now: float) -> None:
-        """Called after every poll of the master's loop: start snapshots that are due."""
+        """Called after every poll of the master's loop: save what could not be saved,
+        start snapshots that are due."""
+        if self._unsaved:
+            for job_id in list(self._unsaved):
+                job = self.jobs.get(job_id)
+                if job is None or self._save(job):
+                    self._unsaved.discard(job_id)
+        self.store.flush()
         self.snapshots.tick(list(self.jobs.values()), now)
+
+    def _publication_problem(self) -> str | None:
+        if self.store.durable:
+            return None
+        return self.store.problem or "earlier changes still wait to be logged"
 
     # ------------------------------------------------------------------ recovery
 
@@ -83,7 +96,10 @@ class JobCoordinator:
         """
         records = self.repository.load_all()
         for job in self.repository.expired(records, now_ms()):
-            self.repository.delete(job.job_id)
+            try:
+                self.repository.delete(job.job_id)
+            except OSError as e:
+                log.error("job %s: cannot delete its expired record: %s", job.id_string, e.strerror or e)
             records.remove(job)
         for job in records:
             self.jobs[job.job_id] = job
@@ -108,8 +124,21 @@ class JobCoordinator:
             if job.status is S.NOT_RUNNING and job.execution is None:
                 self._start_execution(job)
 
-    def _save(self, job: JobRecord) -> None:
-        self.repository.save(job)
+    def _save(self, job: JobRecord) -> bool:
+        """Save the job's record; on a failed write, log it (once until it works again),
+        keep the job in memory as it is and try again on the next tick. False then."""
+        try:
+            self.repository.save(job)
+        except OSError as e:
+            if job.job_id not in self._unsaved:
+                log.error("job %s: cannot save its record (%s); it is kept in memory and saved again as soon "
+                          "as the disk allows", job.id_string, e.strerror or e)
+            self._unsaved.add(job.job_id)
+            return False
+        if job.job_id in self._unsaved:
+            log.warning("job %s: its record is saved again", job.id_string)
+            self._unsaved.discard(job.job_id)
+        return True
 
     def _set_status(self, job: JobRecord, status: JobStatus, why: str) -> None:
         job.transition(status, why)
@@ -123,8 +152,12 @@ class JobCoordinator:
 
     def _prune(self) -> None:
         for job in self.repository.expired(list(self.jobs.values()), now_ms()):
+            try:
+                self.repository.delete(job.job_id)
+            except OSError as e:
+                log.error("job %s: cannot delete its expired record: %s", job.id_string, e.strerror or e)
+                continue  # listed until it can be deleted
             del self.jobs[job.job_id]
-            self.repository.delete(job.job_id)
 
     # ------------------------------------------------------------------ submission
 
@@ -140,8 +173,11 @@ class JobCoordinator:
         job = JobRecord(self._ids.new_id(), config, dag, now_ms())
         if config.split_brain_protection:
             job.quorum = len(self.available_members()) // 2 + 1
+        try:
+            self.repository.create(job)
+        except OSError as e:
+            raise JetError(f"cannot record the job in the data directory: {e.strerror or e}") from None
         self.jobs[job.job_id] = job
-        self.repository.create(job)
         log.info("job %s (%s) submitted", job.id_string, job.name)
         self._start_execution(job)
         return job

@@ -122,9 +122,14 @@ class JobRepository:
         return stem.with_suffix(".json"), stem.with_suffix(".dag")
 
     def create(self, job: JobRecord) -> None:
+        """Write a new job's DAG and record; OSError (and nothing left behind) if either fails."""
         json_path, dag_path = self._paths(job.job_id)
-        atomic_write(dag_path, job.dag)
-        self.save(job)
+        try:
+            atomic_write(dag_path, job.dag)
+            self.save(job)
+        except OSError:
+            dag_path.unlink(missing_ok=True)
+            raise
 
     def save(self, job: JobRecord) -> None:
         atomic_write(self._paths(job.job_id)[0], json.dumps(job.to_json()).encode())

@@ -43,6 +43,8 @@ MAX_POLL_S = 0.1
 SLOW_TURN_S = 0.25
 #: How long a stopping master may take to deliver its last replies and Shutdown messages.
 SHUTDOWN_LINGER_MS = 1000
+#: The same error of the master's loop is logged at most this often.
+ERROR_LOG_INTERVAL_S = 60.0
 
 
 class MasterServer:
@@ -64,6 +66,7 @@ class MasterServer:
         self._signals: list[int] = []
         self._next_heartbeat = 0.0
         self._next_pid_check = 0.0
+        self._last_error_logged: dict[tuple[str, str], float] = {}
         self.handlers: dict[type, Callable[[Incoming], None]] = {
             p.Hello: self._on_hello,
             p.Heartbeat: self._on_member_message,
@@ -201,16 +204,32 @@ class MasterServer:
     def _handle(self, ready_list: list) -> None:
         for ready in ready_list:
             if ready is self.router:
-                self._drain_router()
+                self._survive(self._drain_router)
             elif ready is self._monitor:
                 # what a peer sent before it hung up comes first: its Goodbye wins over the disconnect
-                self._drain_router()
-                self._on_disconnects(self._monitor.recv_disconnected_fds())
+                self._survive(self._drain_router)
+                self._survive(self._on_disconnects, self._monitor.recv_disconnected_fds())
             elif ready == self._signal_rfd:
                 self._on_signals()
             else:
-                self._on_child_exit(ready)
-        self._tick(time.monotonic())
+                self._survive(self._on_child_exit, ready)
+        self._survive(self._tick, time.monotonic())
+
+    def _survive(self, step, *args) -> None:
+        """Run one step of the loop; an error in it is logged (at most once a minute per
+        kind and place) and the master goes on: a full disk or a bug in one job's
+        handling must not take the cluster's control plane down."""
+        try:
+            step(*args)
+        except ClusterStartError:
+            raise
+        except Exception as e:
+            key = (type(e).__name__, getattr(step, "__name__", "step"))
+            now = time.monotonic()
+            if now - self._last_error_logged.get(key, -ERROR_LOG_INTERVAL_S) >= ERROR_LOG_INTERVAL_S:
+                self._last_error_logged[key] = now
+                log.exception("the master's %s failed (it goes on; the same error is logged at most once "
+                              "a minute)", key[1].lstrip("_"))
 
     def _drain_router(self) -> None:
         while (incoming := self.router.recv()) is not None:

@@ -44,26 +44,48 @@ class SnapshotInfo:
     entry_count: int
 
 
+class SnapshotWriteError(JetError):
+    """A snapshot could not be written whole: it is not committed."""
+
+
 class SnapshotWriter:
-    """Writes one snapshot's chunks as they arrive, then its manifest."""
+    """Writes one snapshot's chunks as they arrive, then its manifest.
+
+    A write that fails (a full disk, an I/O error, a file size limit) is remembered,
+    with its cause, and nothing more is written: the snapshot can no longer commit,
+    and ``commit()`` says why. The writer never raises while chunks arrive, so one
+    failed write costs the snapshot, not the master.
+    """
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        if self.path.exists():
-            shutil.rmtree(self.path)
-        self.path.mkdir(parents=True)
         self._chunks: list[dict] = []
         self._entries = 0
         self._staged_crc: int | None = None
+        self.error: str | None = None  # the first failed write, if any
+        self._guarded(self._make_directory)
+
+    def _make_directory(self) -> None:
+        if self.path.exists():
+            shutil.rmtree(self.path)
+        self.path.mkdir(parents=True)
+
+    def _guarded(self, write, *args) -> None:
+        if self.error is not None:
+            return
+        try:
+            write(*args)
+        except OSError as e:
+            self.error = f"cannot write {self.path}: {e.strerror or e}"
 
     def add_chunk(self, vertex: str, entries_blob: bytes, entry_count: int) -> None:
         """A member's batch of a vertex's state: a packed list of (partition, pickled entries, count)."""
+        self._guarded(self._write_chunk, vertex, entries_blob, entry_count)
+
+    def _write_chunk(self, vertex: str, entries_blob: bytes, entry_count: int) -> None:
         data = lz4.frame.compress(pack_serialized([vertex.encode(), entries_blob]))
         name = f"chunk-{len(self._chunks):05d}.lz4"
-        with open(self.path / name, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        _write_durably(self.path / name, data)
         self._chunks.append({"file": name, "vertex": vertex, "size": len(data), "crc32": zlib.crc32(data),
                              "entries": entry_count})
         self._entries += entry_count
@@ -71,22 +93,33 @@ class SnapshotWriter:
     def add_staged(self, writes: list) -> None:
         """The exactly-once sink output [(kind, name, data)] this snapshot covers."""
         data = pack_serialized(writes)
-        with open(self.path / STAGED, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        self._guarded(_write_durably, self.path / STAGED, data)
         self._staged_crc = zlib.crc32(data)
 
     def commit(self, snapshot_id: int, job_id: int, job_name: str | None, creation_time: int) -> SnapshotInfo:
+        """Write the manifest, the commit point; SnapshotWriteError if any write failed."""
+        if self.error is not None:
+            raise SnapshotWriteError(self.error)
         size = sum(c["size"] for c in self._chunks)
         manifest = {"snapshot_id": snapshot_id, "job_id": job_id, "job_name": job_name,
                     "creation_time": creation_time, "size_bytes": size, "entry_count": self._entries,
                     "chunks": self._chunks, "staged_crc32": self._staged_crc}
-        atomic_write(self.path / MANIFEST, json.dumps(manifest).encode())
+        try:
+            atomic_write(self.path / MANIFEST, json.dumps(manifest).encode())
+        except OSError as e:
+            raise SnapshotWriteError(f"cannot write the manifest of {self.path}: {e.strerror or e}") from None
         return SnapshotInfo(self.path, snapshot_id, job_id, job_name, creation_time, size, self._entries)
 
     def abort(self) -> None:
+        """Delete what was written, the manifest too (best effort: the disk may be failing)."""
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def read_info(path: Path) -> SnapshotInfo:

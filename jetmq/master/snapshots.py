@@ -18,7 +18,7 @@ from jetmq import protocol as p
 from jetmq.ids import id_to_string
 from jetmq.master import snapshot_store
 from jetmq.master.jobs import JobRecord, now_ms
-from jetmq.master.snapshot_store import SnapshotDamagedError, SnapshotWriter
+from jetmq.master.snapshot_store import SnapshotDamagedError, SnapshotWriteError, SnapshotWriter
 from jetmq.names import path_in
 
 log = logging.getLogger(__name__)
@@ -36,17 +36,22 @@ class SnapshotAttempt:
 
 
 class SnapshotCoordinator:
-    def __init__(self, root: Path, send: Callable[[str, object], None], save_job: Callable[[JobRecord], None],
+    def __init__(self, root: Path, send: Callable[[str, object], None], save_job: Callable[[JobRecord], bool],
                  on_terminal_snapshot: Callable[[JobRecord, bool], None],
-                 on_committed: Callable[[JobRecord, int], None]):
-        """``on_terminal_snapshot(job, success)`` is called when a terminal snapshot ends;
+                 on_committed: Callable[[JobRecord, int], None],
+                 publication_problem: Callable[[], str | None] = lambda: None):
+        """``save_job(job)`` saves the job's record, False if it could not;
+        ``on_terminal_snapshot(job, success)`` is called when a terminal snapshot ends;
         ``on_committed(job, snapshot_id, writes)`` right after a snapshot commits, before
-        phase 2, with the exactly-once sink output it covers, [(kind, name, data)]."""
+        phase 2, with the exactly-once sink output it covers, [(kind, name, data)];
+        ``publication_problem()`` says why that output could not be published durably
+        now (the named store's log cannot be written), or None."""
         self.root = Path(root)
         self._send = send
         self._save_job = save_job
         self._on_terminal = on_terminal_snapshot
         self._on_committed = on_committed
+        self._publication_problem = publication_problem
 
     def job_dir(self, job: JobRecord) -> Path:
         return self.root / "jobs" / id_to_string(job.job_id)
@@ -114,20 +119,34 @@ class SnapshotCoordinator:
             self._commit(job, attempt)
 
     def _commit(self, job: JobRecord, attempt: SnapshotAttempt) -> None:
+        """Commit a snapshot whose phase 1 ended everywhere, or fail it, never half-way.
+
+        The manifest is the commit point, recorded in the job's record; only then is
+        the output it covers published and the previous snapshot deleted. A write that
+        fails anywhere before that fails the snapshot: the previous one stays the
+        restore point, and the next interval tries again.
+        """
         # the sink output this snapshot covers is saved in it, so a master that dies
         # between the commit and the publication publishes it when it starts again
         covered = sorted((w for w in job.staged if 0 <= w[0] <= attempt.snapshot_id), key=lambda w: w[0])
         writes = [w[1:] for w in covered]
-        try:
-            attempt.writer.add_staged(writes)
-            info = attempt.writer.commit(attempt.snapshot_id, job.job_id, job.name, now_ms())
-        except OSError as e:
-            self._finish(job, attempt, success=False, why=f"cannot write it: {e}")
+        problem = self._publication_problem()
+        if problem is not None:  # the output of an earlier snapshot is not durable yet
+            self._finish(job, attempt, success=False, why=f"its output could not be published: {problem}")
             return
-        job.staged = [w for w in job.staged if w not in covered]
+        attempt.writer.add_staged(writes)
+        try:
+            info = attempt.writer.commit(attempt.snapshot_id, job.job_id, job.name, now_ms())
+        except SnapshotWriteError as e:
+            self._finish(job, attempt, success=False, why=str(e))
+            return
         previous = job.last_snapshot_id
         job.last_snapshot_id = attempt.snapshot_id
-        self._save_job(job)
+        if not self._save_job(job):
+            job.last_snapshot_id = previous  # not recorded: not committed (the finish deletes the manifest)
+            self._finish(job, attempt, success=False, why="the job's record could not be saved")
+            return
+        job.staged = [w for w in job.staged if w not in covered]
         if previous >= 0:
             snapshot_store.delete(self.job_dir(job) / str(previous))
         log.info("job %s: snapshot %d committed (%d entries, %d bytes, %.0f ms)", job.id_string,

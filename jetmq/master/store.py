@@ -7,10 +7,14 @@ str, int, tuples of them and most plain data). Members send batches of them as
 :func:`jetmq.protocol.pack_serialized` blobs.
 
 With a data dir, every change is appended to ``<data-dir>/structures.log`` (a length,
-a CRC-32 and the record) and fsynced before it counts, and a master started on the
-same data dir replays the log; a torn last record (a crash mid-write) is cut off. The
-log also records which snapshot's exactly-once output each job has published, so a
-restarted master can publish what a crash interrupted, once.
+a CRC-32 and the record) and fsynced, and a master started on the same data dir
+replays the log; a torn last record (a crash mid-write) is cut off. The log also
+records which snapshot's exactly-once output each job has published, so a restarted
+master can publish what a crash interrupted, once.
+
+A change the log cannot take (a full disk, an I/O error) still applies in memory and
+waits, in order, for ``flush()`` to log it once the disk takes writes again; until
+then ``problem`` says why the store is not durable, and snapshots do not commit.
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ import logging
 import os
 import struct
 import zlib
+from collections import deque
 from pathlib import Path
 
 from jetmq.errors import JetError
@@ -36,13 +41,15 @@ class NamedStore:
         self._lists: dict[str, list[bytes]] = {}
         self._published: dict[int, int] = {}  # job id -> last snapshot whose output is published
         self._log_path: Path | None = None
-        self._log = None
+        self._log_fd: int | None = None
+        self._pending: deque[tuple] = deque()  # changes applied but not yet logged
+        self.problem: str | None = None  # why the log cannot be written now
 
     def open_log(self, path: Path) -> None:
         """Replay the log at ``path`` (if any), then append every change to it."""
         self._log_path = Path(path)
         self._replay()
-        self._log = open(self._log_path, "ab")
+        self._log_fd = os.open(self._log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
 
     # ------------------------------------------------------------------ changes
 
@@ -68,9 +75,33 @@ class NamedStore:
         return self._published.get(job_id, -1)
 
     def _record(self, record: tuple) -> None:
-        """Log a change (durably), then apply it."""
-        self._append(record)
+        """Apply a change, then log it durably (or keep it for flush() to log)."""
         self._apply(record)
+        self._pending.append(record)
+        self.flush()
+
+    @property
+    def durable(self) -> bool:
+        return not self._pending
+
+    def flush(self) -> None:
+        """Log the changes that wait, in order; stop at the first the disk refuses."""
+        if self._log_fd is None:
+            self._pending.clear()
+            return
+        while self._pending:
+            try:
+                self._append(self._pending[0])
+            except OSError as e:
+                if self.problem is None:
+                    log.error("cannot write %s (%s): changes to maps and lists wait in memory until it can be "
+                              "written", self._log_path, e.strerror or e)
+                self.problem = f"cannot write {self._log_path}: {e.strerror or e}"
+                return
+            self._pending.popleft()
+        if self.problem is not None:
+            log.warning("%s can be written again: every change is logged", self._log_path)
+            self.problem = None
 
     def _apply(self, record) -> None:
         """Apply a change, live or replayed from the log: ("map" | "list", name, data)
@@ -89,12 +120,22 @@ class NamedStore:
     # ------------------------------------------------------------------ the log
 
     def _append(self, record: tuple) -> None:
-        if self._log is None:
-            return
+        """Write one record whole and fsync it; a failed write leaves no torn record behind."""
         data = pack_serialized(list(record))  # str, int, bytes and lists: loaded with no code run
-        self._log.write(_RECORD_HEADER.pack(len(data), zlib.crc32(data)) + data)
-        self._log.flush()
-        os.fsync(self._log.fileno())
+        frame = _RECORD_HEADER.pack(len(data), zlib.crc32(data)) + data
+        fd = self._log_fd
+        end = os.lseek(fd, 0, os.SEEK_END)
+        try:
+            written = 0
+            while written < len(frame):
+                written += os.write(fd, frame[written:])
+            os.fsync(fd)
+        except OSError:
+            try:
+                os.ftruncate(fd, end)  # cut what got in, so later records follow whole ones
+            except OSError:
+                pass  # replay skips a damaged record and resynchronises on the next good one
+            raise
 
     def _replay(self) -> None:
         if not self._log_path.exists():
@@ -116,9 +157,9 @@ class NamedStore:
         log.info("replayed %d records of %s", count, self._log_path)
 
     def close(self) -> None:
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        if self._log_fd is not None:
+            os.close(self._log_fd)
+            self._log_fd = None
 
     # ------------------------------------------------------------------ reads
 
