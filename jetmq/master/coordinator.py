@@ -59,11 +59,20 @@ class JobCoordinator:
             p.ObservableAttach: lambda uuid, msg: self.observables.attach(msg.name, msg.job_id),
             p.ObservablePublish: lambda uuid, msg: self.observables.publish(msg.name, msg.items),
             p.SnapshotChunk: lambda uuid, msg: self._with_job(uuid, msg, self.snapshots.on_chunk),
-            p.StagedWrite: lambda uuid, msg: self._with_job(
-                uuid, msg, lambda job, m: job.staged.append((m.epoch, m.kind, m.name, m.data))),
+            p.StagedWrite: lambda uuid, msg: self._with_job(uuid, msg, self._on_staged_write),
             p.SnapshotPhase1Done: lambda uuid, msg: self._with_job(
                 uuid, msg, lambda job, m: self.snapshots.on_phase1_done(job, uuid, m)),
         }
+
+    def _on_staged_write(self, job: JobRecord, msg: p.StagedWrite) -> None:
+        """Exactly-once output, kept until its snapshot commits: checked now, since a
+        write that could not be applied then would be published nowhere (JetError)."""
+        try:
+            self.store.check_write(msg.kind, msg.name, msg.data)
+        except JetError as e:
+            self._fail(job, f"a member sent output that can never be published: {e}")
+            return
+        job.staged.append((msg.epoch, msg.kind, msg.name, msg.data))
 
     def _with_job(self, uuid: str, msg, handler) -> None:
         job = self._current(uuid, msg.execution_id)

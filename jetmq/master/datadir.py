@@ -67,6 +67,11 @@ class DataDir:
         return self.root / "structures.log"
 
     @property
+    def quarantine_dir(self) -> Path:
+        """Bad bytes the master could not read at start, kept for inspection."""
+        return self.root / "quarantine"
+
+    @property
     def snapshots_dir(self) -> Path:
         return self.root / "snapshots"
 

@@ -31,6 +31,7 @@ from jetmq.master.topology import TopologyPolicy
 from jetmq.master.store import NamedStore
 from jetmq.master.launcher import STOP_GRACE_S, MemberLauncher, describe_exit
 from jetmq.master.membership import Membership
+from jetmq.master.quarantine import Quarantine
 from jetmq.transport import Incoming, Poller, RouterSocket, tcp_endpoint
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,9 @@ class MasterServer:
                                           FlakeIdGenerator(os.getpid() & MAX_NODE_ID),
                                           NamedStore(),
                                           JobRepository(self.data_dir.jobs_dir, config.job_result_ttl_ms,
-                                                        config.max_job_results), self.data_dir.snapshots_dir)
+                                                        config.max_job_results,
+                                                        Quarantine(self.data_dir.quarantine_dir)),
+                                          self.data_dir.snapshots_dir)
         self.handlers.update(ClientRequests(self.coordinator, self._reply).handlers())
         self.topology = TopologyPolicy(self.coordinator, self.membership, config.scale_up_delay_ms,
                                        self._send_to_member)
@@ -117,7 +120,7 @@ class MasterServer:
 
     def _start(self) -> None:
         self.data_dir.claim()
-        self.coordinator.store.open_log(self.data_dir.structures_log)
+        self.coordinator.store.open_log(self.data_dir.structures_log, Quarantine(self.data_dir.quarantine_dir))
         self.coordinator.load()
         self.router = RouterSocket(tcp_endpoint(self.config.bind_host, self.config.port))
         self._monitor = self.router.monitor()

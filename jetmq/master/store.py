@@ -26,7 +26,9 @@ from collections import deque
 from pathlib import Path
 
 from jetmq.errors import JetError
-from jetmq.protocol import pack_serialized, unpack_serialized
+from jetmq.master.datadir import atomic_write
+from jetmq.master.quarantine import Quarantine
+from jetmq.protocol import ProtocolError, pack_serialized, unpack_serialized
 
 log = logging.getLogger(__name__)
 
@@ -45,24 +47,19 @@ class NamedStore:
         self._pending: deque[tuple] = deque()  # changes applied but not yet logged
         self.problem: str | None = None  # why the log cannot be written now
 
-    def open_log(self, path: Path) -> None:
-        """Replay the log at ``path`` (if any), then append every change to it."""
+    def open_log(self, path: Path, quarantine: Quarantine | None = None) -> None:
+        """Replay the log at ``path`` (if any), then append every change to it. Records
+        that cannot be read or applied are kept aside in ``quarantine``."""
         self._log_path = Path(path)
-        self._replay()
+        self._replay(quarantine or Quarantine(self._log_path.parent / "quarantine"))
         self._log_fd = os.open(self._log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
 
     # ------------------------------------------------------------------ changes
 
     def map_put_all(self, name: str, entries_blob: bytes) -> None:
-        entries = unpack_serialized(entries_blob)
-        if not all(isinstance(e, tuple) and len(e) == 2 and all(isinstance(b, bytes) for b in e) for e in entries):
-            raise JetError(f"map '{name}': an entry is not a pair of serialized key and value")
         self._record(("map", name, entries_blob))
 
     def list_add_all(self, name: str, items_blob: bytes) -> None:
-        items = unpack_serialized(items_blob)
-        if not all(isinstance(item, bytes) for item in items):
-            raise JetError(f"list '{name}': an item is not serialized")
         self._record(("list", name, items_blob))
 
     def publish(self, job_id: int, snapshot_id: int, writes: list) -> None:
@@ -70,13 +67,22 @@ class NamedStore:
         is published, in one log record (so a crash publishes it wholly or not at all)."""
         self._record(("publish", job_id, snapshot_id, writes))
 
+    @staticmethod
+    def check_write(kind: str, name: str, data: bytes) -> None:
+        """A staged write (kind "map" or "list") from a member; JetError if it could never
+        be applied. Checked when it arrives, long before it is published."""
+        if kind not in ("map", "list"):
+            raise JetError(f"a staged write of kind {kind!r}: only 'map' and 'list' exist")
+        _decoded((kind, name, data))
+
     def published_snapshot(self, job_id: int) -> int:
         """The last snapshot whose exactly-once output this store has published (-1: none)."""
         return self._published.get(job_id, -1)
 
     def _record(self, record: tuple) -> None:
-        """Apply a change, then log it durably (or keep it for flush() to log)."""
-        self._apply(record)
+        """Check and apply a change, then log it durably (or keep it for flush() to log).
+        JetError, and nothing applied or logged, when the change is malformed."""
+        self._apply(_decoded(record))
         self._pending.append(record)
         self.flush()
 
@@ -103,16 +109,15 @@ class NamedStore:
             log.warning("%s can be written again: every change is logged", self._log_path)
             self.problem = None
 
-    def _apply(self, record) -> None:
-        """Apply a change, live or replayed from the log: ("map" | "list", name, data)
-        or ("publish", job id, snapshot id, [such map and list changes])."""
-        kind = record[0]
+    def _apply(self, change) -> None:
+        """Apply a checked change (see _decoded), live or replayed from the log."""
+        kind = change[0]
         if kind == "map":
-            self._maps.setdefault(record[1], {}).update(unpack_serialized(record[2]))
+            self._maps.setdefault(change[1], {}).update(change[2])
         elif kind == "list":
-            self._lists.setdefault(record[1], []).extend(unpack_serialized(record[2]))
-        elif kind == "publish":
-            _, job_id, snapshot_id, writes = record
+            self._lists.setdefault(change[1], []).extend(change[2])
+        else:
+            _, job_id, snapshot_id, writes = change
             for write in writes:
                 self._apply(write)
             self._published[job_id] = max(snapshot_id, self._published.get(job_id, -1))
@@ -137,24 +142,44 @@ class NamedStore:
                 pass  # replay skips a damaged record and resynchronises on the next good one
             raise
 
-    def _replay(self) -> None:
+    def _replay(self, quarantine: Quarantine) -> None:
+        """Apply every good record of the log. Bytes that fail their checksum are skipped
+        up to the next good record (one damaged record never hides the ones after it);
+        a record that passes its checksum but cannot be applied is skipped whole. Either
+        is kept in the quarantine, and the log is then rewritten with the good records
+        only. A torn last record (a crash mid-write) is cut off, and kept aside too."""
         if not self._log_path.exists():
             return
         data = self._log_path.read_bytes()
-        position = count = 0
-        while position + _RECORD_HEADER.size <= len(data):
-            length, crc = _RECORD_HEADER.unpack_from(data, position)
-            body = data[position + _RECORD_HEADER.size: position + _RECORD_HEADER.size + length]
-            if len(body) != length or zlib.crc32(body) != crc:
-                break
-            self._apply(unpack_serialized(body))
-            position += _RECORD_HEADER.size + length
-            count += 1
-        if position < len(data):
-            log.warning("cut %d bytes of a torn record off %s", len(data) - position, self._log_path)
-            with open(self._log_path, "r+b") as f:
-                f.truncate(position)
-        log.info("replayed %d records of %s", count, self._log_path)
+        good: list[bytes] = []  # the good records' frames, when the log must be rewritten
+        bad = 0
+        position = 0
+        while position < len(data):
+            end = _record_end(data, position)
+            if end is None:  # damaged bytes: skip to the next record that checks out
+                resume = _next_record(data, position + 1)
+                reason = ("a torn last record" if resume == len(data)
+                          else f"{resume - position} bytes that fail their checksum")
+                quarantine.keep(self._log_path.name, data[position:resume], f"{reason} at offset {position} "
+                                f"of {self._log_path}")
+                bad += 1
+                position = resume
+                continue
+            body = data[position + _RECORD_HEADER.size:end]
+            try:
+                self._apply(_decoded(unpack_serialized(body)))
+            except Exception as e:
+                quarantine.keep(self._log_path.name, data[position:end], f"a record at offset {position} of "
+                                f"{self._log_path} that cannot be applied: {type(e).__name__}: {e}")
+                bad += 1
+            else:
+                good.append(data[position:end])
+            position = end
+        if bad:
+            atomic_write(self._log_path, b"".join(good))
+            log.warning("%s: %d damaged or unusable part(s) kept in the quarantine, %d good records kept",
+                        self._log_path, bad, len(good))
+        log.info("replayed %d records of %s", len(good), self._log_path)
 
     def close(self) -> None:
         if self._log_fd is not None:
@@ -168,6 +193,60 @@ class NamedStore:
 
     def list_items_blob(self, name: str) -> bytes:
         return pack_serialized(self._lists.get(name, []))
+
+
+def _record_end(data: bytes, position: int) -> int | None:
+    """Where the record at ``position`` ends, if a whole one that checks out starts there."""
+    if position + _RECORD_HEADER.size > len(data):
+        return None
+    length, crc = _RECORD_HEADER.unpack_from(data, position)
+    end = position + _RECORD_HEADER.size + length
+    if end > len(data) or zlib.crc32(data[position + _RECORD_HEADER.size:end]) != crc:
+        return None
+    return end
+
+
+def _next_record(data: bytes, start: int) -> int:
+    """The first position from ``start`` on where a good record starts, else the end."""
+    for position in range(start, len(data)):
+        if _record_end(data, position) is not None:
+            return position
+    return len(data)
+
+
+def _decoded(record) -> tuple:
+    """A change as the store applies it, from its logged form; JetError if it is malformed.
+
+    ("map", name, blob of [(key bytes, value bytes)]) -> ("map", name, entries);
+    ("list", name, blob of [item bytes]) -> ("list", name, items);
+    ("publish", job id, snapshot id, [map or list changes]) -> with those decoded.
+    """
+    if not isinstance(record, (list, tuple)) or not record:
+        raise JetError("a change is not a list")
+    kind = record[0]
+    try:
+        if kind in ("map", "list"):
+            _, name, blob = record
+            if type(name) is not str or type(blob) is not bytes:
+                raise JetError(f"a {kind} change needs a name and serialized data")
+            values = unpack_serialized(blob)
+            if kind == "map" and not all(type(e) is tuple and len(e) == 2 and type(e[0]) is bytes
+                                         and type(e[1]) is bytes for e in values):
+                raise JetError(f"map '{name}': an entry is not a pair of serialized key and value")
+            if kind == "list" and not all(type(item) is bytes for item in values):
+                raise JetError(f"list '{name}': an item is not serialized")
+            return kind, name, values
+        if kind == "publish":
+            _, job_id, snapshot_id, writes = record
+            if type(job_id) is not int or type(snapshot_id) is not int or not isinstance(writes, (list, tuple)):
+                raise JetError("a publication needs a job id, a snapshot id and a list of writes")
+            decoded = [_decoded(write) for write in writes]
+            if any(write[0] == "publish" for write in decoded):
+                raise JetError("a publication inside a publication")
+            return kind, job_id, snapshot_id, decoded
+    except (ValueError, ProtocolError) as e:  # wrong arity, undecodable blob
+        raise JetError(f"a malformed {kind} change: {e}") from None
+    raise JetError(f"a change of unknown kind {kind!r}")
 
 
 #: Items an observable keeps for readers; older ones are dropped (a slow reader skips them).

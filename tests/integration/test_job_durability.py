@@ -7,11 +7,31 @@ import pytest
 import jetmq
 from jetmq import JobConfig, JobStatus
 from jetmq.testing import wait_until
+from jetmq.core import DAG, Edge, ItemsSourceProcessor, Processor
 from tests.integration.dags import batch_dag, streaming_dag
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 WAIT_S = 20
+
+
+class MapWriter(Processor):
+    """Puts (item, item) into a named map, at once (no guarantee)."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def process(self, ordinal, inbox):
+        self.context.services.map_put_all(self.name, [(item, item) for item in inbox.take()])
+
+
+def map_writer_dag(name: str, items) -> DAG:
+    """A batch job that writes its items into a named map, one record of the log per batch."""
+    dag = DAG()
+    items = list(items)
+    source = dag.new_vertex("items", lambda: ItemsSourceProcessor(items))
+    dag.edge(Edge.between(source, dag.new_vertex("map-writer", lambda: MapWriter(name))))
+    return dag
 
 
 def running(job):
@@ -65,3 +85,35 @@ def test_finished_jobs_beyond_the_configured_maximum_are_forgotten_oldest_first(
             ids.append(job.id)
         assert [j.id for j in cluster.get_jobs()] == [ids[2], ids[1]], "only the newest two finished jobs stay"
         assert len(list((tmp_path / "data" / "jobs").glob("*.json"))) == 2
+
+
+def test_a_master_starts_on_a_damaged_data_dir_and_lists_the_job_it_could_not_read(tmp_path):
+    # Given a data dir with two jobs and a named map
+    data_dir = tmp_path / "data"
+    with jetmq.Cluster(members=2, data_dir=data_dir) as first:
+        healthy = first.new_job(streaming_dag(), JobConfig(name="healthy"))
+        running(healthy)
+        damaged = first.new_job(streaming_dag(), JobConfig(name="damaged"))
+        running(damaged)
+        first.new_job(map_writer_dag("kept", range(5)), JobConfig(name="writer")).join(timeout=WAIT_S)
+        first.new_job(map_writer_dag("kept", range(5, 10)), JobConfig(name="writer")).join(timeout=WAIT_S)
+        ids = {"healthy": healthy.id, "damaged": damaged.id}
+    # When one job record is cut in half and a bit of the structures log flips in its first record
+    record = data_dir / "jobs" / f"{damaged.id_string}.json"
+    record.write_text(record.read_text()[:40])
+    log = data_dir / "structures.log"
+    data = bytearray(log.read_bytes())
+    data[12] ^= 0x01
+    log.write_bytes(bytes(data))
+    # Then the master starts, runs the healthy job, lists the damaged one as FAILED with the reason
+    with jetmq.Cluster(members=2, data_dir=data_dir) as second:
+        jobs = {j.id: j for j in second.get_jobs()}
+        running(jobs[ids["healthy"]])
+        lost = jobs[ids["damaged"]]  # its name was in the half that is gone
+        assert lost.status is JobStatus.FAILED and lost.name is None
+        assert "the job's record could not be read" in lost.failure_text
+        # and keeps the map entries of the log's good record (the second writer's), dropping none after the damage
+        assert second.get_map("kept") == {i: i for i in range(5, 10)}
+    quarantined = sorted(p.name for p in (data_dir / "quarantine").iterdir())
+    assert any(name.endswith(f"{damaged.id_string}.json") for name in quarantined), quarantined
+    assert any(name.endswith("structures.log") for name in quarantined), quarantined
