@@ -140,15 +140,10 @@ class SnapshotCoordinator:
         except SnapshotWriteError as e:
             self._finish(job, attempt, success=False, why=str(e))
             return
-        previous = job.last_snapshot_id
-        job.last_snapshot_id = attempt.snapshot_id
-        if not self._save_job(job):
-            job.last_snapshot_id = previous  # not recorded: not committed (the finish deletes the manifest)
+        if job.uses_snapshots and not self._record_restore_point(job, attempt.snapshot_id):
             self._finish(job, attempt, success=False, why="the job's record could not be saved")
             return
         job.staged = [w for w in job.staged if w not in covered]
-        if previous >= 0:
-            snapshot_store.delete(self.job_dir(job) / str(previous))
         log.info("job %s: snapshot %d committed (%d entries, %d bytes, %.0f ms)", job.id_string,
                  attempt.snapshot_id, info.entry_count, info.size_bytes,
                  (time.monotonic() - attempt.started) * 1000)
@@ -156,7 +151,21 @@ class SnapshotCoordinator:
         for name, done in attempt.exports:
             done(self._export(info.path, name))
         attempt.exports = []
+        if not job.uses_snapshots:  # taken only to be exported: a job without a guarantee restores nothing
+            snapshot_store.delete(info.path)
         self._finish(job, attempt, success=True, why="committed")
+
+    def _record_restore_point(self, job: JobRecord, snapshot_id: int) -> bool:
+        """Make a written snapshot the job's restore point in its record, then delete the
+        one before; False (nothing changed) if the record could not be saved."""
+        previous = job.last_snapshot_id
+        job.last_snapshot_id = snapshot_id
+        if not self._save_job(job):
+            job.last_snapshot_id = previous  # not recorded: not committed (the finish deletes the manifest)
+            return False
+        if previous >= 0:
+            snapshot_store.delete(self.job_dir(job) / str(previous))
+        return True
 
     def _export(self, source: Path, name: str) -> str | None:
         """Copy a committed snapshot to the named one; an error text, or None."""

@@ -253,3 +253,45 @@ def test_a_files_sink_under_exactly_once_publishes_every_line_once_through_fault
 
 def _sequence_number(_timestamp_ms, sequence):
     return sequence
+
+
+class RestoreRecorder(jetmq.core.Processor):
+    """A source that never ends, with state in snapshots; each restore appends a line to a file."""
+
+    def __init__(self, record_path: str):
+        self.record_path = record_path
+
+    def complete(self):
+        return False
+
+    def save_to_snapshot(self):
+        return self.outbox.offer_to_snapshot(jetmq.core.BroadcastKey(self.context.global_index), "state")
+
+    def restore_from_snapshot(self, inbox):
+        with open(self.record_path, "a") as record:
+            for key, value in inbox.take():
+                record.write(f"{key} {value}\n")
+
+
+def test_an_exported_snapshot_of_a_job_without_guarantee_is_never_its_restore_point(cluster, tmp_path):
+    # Given a job with no processing guarantee, whose processors have state
+    record = tmp_path / "restores"
+    dag = jetmq.core.DAG()
+    dag.new_vertex("recorder", lambda: RestoreRecorder(str(record)))
+    job = cluster.new_job(dag, JobConfig(name="no guarantee"))
+    status_is(job, JobStatus.RUNNING)
+    # When its state is exported, and it then restarts (forcefully: it has no guarantee)
+    job.export_snapshot("exported-from-none")
+    assert cluster.get_job_state_snapshot("exported-from-none") is not None
+    job.restart()
+    wait_until(lambda: job.metrics()["executions_started"] == 2 and job.status is JobStatus.RUNNING, WAIT_S,
+               lambda: f"the job did not restart: {job.status}")
+    # Then the new execution starts with empty state, as a job without guarantee does
+    assert not record.exists(), record.read_text()
+    assert job.metrics()["last_snapshot_id"] == -1
+    # and the export is still there to start another job from
+    again = cluster.new_job(dag, JobConfig(name="from the export", initial_snapshot_name="exported-from-none"))
+    status_is(again, JobStatus.RUNNING)
+    # (both processors saved a broadcast entry, and each processor restores every broadcast entry)
+    wait_until(lambda: record.exists() and len(record.read_text().splitlines()) == 4, WAIT_S,
+               lambda: f"the job started from the named snapshot restored: {record.read_text() if record.exists() else ''}")
