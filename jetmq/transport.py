@@ -26,6 +26,14 @@ log = logging.getLogger(__name__)
 LINGER_MS = 0
 #: Control traffic is small; a peer that falls this far behind is not reading.
 CONTROL_HWM = 100_000
+#: The largest message a peer may send the master (a submitted DAG, a batch of a sink's
+#: output): ZeroMQ drops the connection of a peer that sends more, before allocating it.
+MAX_CONTROL_MESSAGE_BYTES = 256 << 20
+#: The largest message the master may send a member or a client (an execution with its
+#: restored state, a named map): larger, since it is the master's own.
+MAX_REPLY_MESSAGE_BYTES = 1 << 30
+#: The largest frame another member may send on the data plane (a batch of items).
+MAX_DATA_MESSAGE_BYTES = 256 << 20
 
 
 def context() -> zmq.Context:
@@ -57,8 +65,9 @@ def _decode_or_log(frames, where: str):
 class RouterSocket:
     """The master's one control socket: bound, many peers, each with a routing id."""
 
-    def __init__(self, endpoint: str):
+    def __init__(self, endpoint: str, max_message_bytes: int = MAX_CONTROL_MESSAGE_BYTES):
         self._sock = context().socket(zmq.ROUTER)
+        self._sock.setsockopt(zmq.MAXMSGSIZE, max_message_bytes)
         self._sock.setsockopt(zmq.LINGER, LINGER_MS)
         self._sock.setsockopt(zmq.ROUTER_MANDATORY, 1)  # unknown peer -> error, not silence
         self._sock.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a reconnecting member takes its id back
@@ -140,9 +149,11 @@ class DisconnectMonitor:
 class DealerSocket:
     """A member's or client's connection to the master."""
 
-    def __init__(self, endpoint: str, identity: bytes | None = None, immediate: bool = True):
+    def __init__(self, endpoint: str, identity: bytes | None = None, immediate: bool = True,
+                 max_message_bytes: int = MAX_REPLY_MESSAGE_BYTES):
         self.endpoint = endpoint
         self._sock = context().socket(zmq.DEALER)
+        self._sock.setsockopt(zmq.MAXMSGSIZE, max_message_bytes)
         self._sock.setsockopt(zmq.LINGER, LINGER_MS)
         self._sock.setsockopt(zmq.SNDHWM, CONTROL_HWM)
         self._sock.setsockopt(zmq.RCVHWM, CONTROL_HWM)
@@ -271,8 +282,9 @@ DATA_HWM = 10_000
 class DataRouter:
     """A member's inbound data socket: every peer's DataDealer connects to it."""
 
-    def __init__(self, host: str):
+    def __init__(self, host: str, max_message_bytes: int = MAX_DATA_MESSAGE_BYTES):
         self._sock = context().socket(zmq.ROUTER)
+        self._sock.setsockopt(zmq.MAXMSGSIZE, max_message_bytes)
         self._sock.setsockopt(zmq.LINGER, 0)
         self._sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
         self._sock.setsockopt(zmq.SNDHWM, DATA_HWM)
@@ -314,6 +326,7 @@ class DataDealer:
     def __init__(self, address: str, identity: bytes):
         self.address = address
         self._sock = context().socket(zmq.DEALER)
+        self._sock.setsockopt(zmq.MAXMSGSIZE, 1 << 16)  # only credits come back: a few bytes each
         self._sock.setsockopt(zmq.ROUTING_ID, identity)
         self._sock.setsockopt(zmq.SNDHWM, DATA_HWM)
         self._sock.setsockopt(zmq.RCVHWM, DATA_HWM)

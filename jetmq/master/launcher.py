@@ -71,6 +71,10 @@ class MemberLauncher:
         log.info("forked member %s as pid %d (log %s)", member_uuid, process.pid, log_path)
         return member
 
+    def forked(self, member_uuid: str) -> bool:
+        """Whether the member of that uuid is one of the children this launcher started."""
+        return any(member.uuid == member_uuid for member in self._by_pidfd.values())
+
     def pidfds(self) -> list[int]:
         return list(self._by_pidfd)
 

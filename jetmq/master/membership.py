@@ -123,3 +123,26 @@ class Membership:
         for listener in self._listeners:
             listener(change)
         return change
+
+
+@dataclass
+class JoinRateLimit:
+    """At most ``per_second`` members join a second, after a burst of ``burst`` (a token
+    bucket): each join restarts jobs (after the scale-up delay), so a flood of joins, or
+    a member that keeps dropping out and rejoining, must not keep the cluster restarting.
+    A member refused a turn is not answered, and says hello again a heartbeat later."""
+
+    per_second: float
+    burst: int
+    _tokens: float = -1.0
+    _last: float = 0.0
+
+    def admit(self, now: float) -> bool:
+        if self._tokens < 0:
+            self._tokens, self._last = float(self.burst), now
+        self._tokens = min(float(self.burst), self._tokens + (now - self._last) * self.per_second)
+        self._last = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True

@@ -30,7 +30,7 @@ from jetmq.master.requests import ClientRequests
 from jetmq.master.topology import TopologyPolicy
 from jetmq.master.store import NamedStore
 from jetmq.master.launcher import STOP_GRACE_S, MemberLauncher, describe_exit
-from jetmq.master.membership import Membership
+from jetmq.master.membership import JoinRateLimit, Membership
 from jetmq.master.quarantine import Quarantine
 from jetmq.transport import Incoming, Poller, RouterSocket, tcp_endpoint
 
@@ -46,6 +46,11 @@ SLOW_TURN_S = 0.25
 SHUTDOWN_LINGER_MS = 1000
 #: The same error of the master's loop is logged at most this often.
 ERROR_LOG_INTERVAL_S = 60.0
+#: Members that may join a second (the master's own forked members aside), and how many at once.
+JOINS_PER_S = 5.0
+JOIN_BURST = 10
+#: A deferred join is logged at most this often.
+JOIN_DEFERRAL_LOG_INTERVAL_S = 5.0
 
 
 class MasterServer:
@@ -68,6 +73,8 @@ class MasterServer:
         self._next_heartbeat = 0.0
         self._next_pid_check = 0.0
         self._last_error_logged: dict[tuple[str, str], float] = {}
+        self._joins = JoinRateLimit(JOINS_PER_S, JOIN_BURST)
+        self._deferral_logged = -JOIN_DEFERRAL_LOG_INTERVAL_S
         self.handlers: dict[type, Callable[[Incoming], None]] = {
             p.Hello: self._on_hello,
             p.Heartbeat: self._on_member_message,
@@ -333,8 +340,17 @@ class MasterServer:
             self.router.send(incoming.peer, p.Refused(f"member id {hello.member_uuid[:40]!r} is not a UUID"),
                              incoming.corr)
             return
+        now = time.monotonic()
+        joining = hello.member_uuid not in self.membership and not (
+            self.launcher is not None and self.launcher.forked(hello.member_uuid))
+        if joining and not self._joins.admit(now):
+            if now - self._deferral_logged >= JOIN_DEFERRAL_LOG_INTERVAL_S:
+                self._deferral_logged = now
+                log.warning("deferring the join of member %s (%s): more than %.0f members a second are joining",
+                            hello.member_uuid, hello.data_address, JOINS_PER_S)
+            return  # no answer: it says hello again a heartbeat interval later
         info = p.MemberInfo(hello.member_uuid, hello.data_address, hello.pid, hello.host, hello.forked)
-        self.membership.add(info, incoming.peer, incoming.fd, time.monotonic())
+        self.membership.add(info, incoming.peer, incoming.fd, now)
         self.router.send(incoming.peer, p.Welcome(
             self.uuid, self.config.heartbeat_interval_ms, self.config.heartbeat_timeout_ms,
             self.membership.version))

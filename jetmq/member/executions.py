@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 from jetmq import protocol as p
 from jetmq import serialization
-from jetmq.member.engine.dataplane import CREDIT, HEADER, KIND_BATCH, KIND_BATCH_LZ4, KIND_CREDIT
+from jetmq.member.engine.dataplane import (CREDIT, HEADER, KIND_BATCH, KIND_BATCH_LZ4, KIND_CREDIT,
+                                           DataPlaneViolation)
 from jetmq.member.engine.execution import Execution, ExecutionFailed, Plan, failure_text
 from jetmq.transport import DataDealer, DataRouter, Poller
 
@@ -144,28 +145,38 @@ class ExecutionService:
     def _grant(self, execution_id: int, member: int, edge_index: int, count: int) -> None:
         running = self._executions.get(execution_id)
         if running is not None:
-            header = HEADER.pack(KIND_CREDIT, execution_id, edge_index, running.execution.plan.member_index)
+            header = HEADER.pack(KIND_CREDIT, execution_id, edge_index, running.execution.plan.member_index, 0)
             self._router.send(running.identities[member], header, CREDIT.pack(count))
 
     def on_data(self) -> None:
-        """Drain the member's data socket: batches for receivers."""
+        """Drain the member's data socket: batches for receivers. A batch is taken only from
+        the connection of the member it says it comes from; a member that breaks the flow
+        control fails the execution."""
         while (received := self._router.recv()) is not None:
-            _peer, header, payload = received
+            peer, header, payload = received
             try:
-                kind, execution_id, edge_index, member = HEADER.unpack(header)
+                kind, execution_id, edge_index, member, count = HEADER.unpack(header)
             except Exception:
                 log.warning("dropped a data frame with a malformed header")
                 continue
             running = self._executions.get(execution_id)
-            if running is not None and kind in (KIND_BATCH, KIND_BATCH_LZ4):
-                running.execution.on_batch(edge_index, member, kind, payload)
+            if running is None or kind not in (KIND_BATCH, KIND_BATCH_LZ4):
+                continue
+            if running.identities.get(member) != peer:
+                log.warning("dropped a batch of execution %d that claims to come from member %d on another "
+                            "member's connection", execution_id, member)
+                continue
+            try:
+                running.execution.on_batch(edge_index, member, kind, count, payload)
+            except DataPlaneViolation as e:
+                self._finish(execution_id, f"member {member} broke the data plane's flow control: {e}")
 
     def on_dealer(self, dealer: DataDealer) -> None:
         """Drain an outbound connection: credits from the receiving member."""
         while (received := dealer.recv()) is not None:
             header, payload = received
             try:
-                kind, execution_id, edge_index, member = HEADER.unpack(header)
+                kind, execution_id, edge_index, member, _ = HEADER.unpack(header)
                 (count,) = CREDIT.unpack(payload)
             except Exception:
                 log.warning("dropped a credit frame with a malformed header")

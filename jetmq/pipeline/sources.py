@@ -72,12 +72,13 @@ class Sources:
         return file_watcher(directory, glob, shared_file_system, encoding)
 
     @staticmethod
-    def socket(host: str, port: int, encoding: str = "utf-8") -> StreamSource:
+    def socket(host: str, port: int, encoding: str = "utf-8", max_line_bytes: int = 1 << 20) -> StreamSource:
         """Text lines read from a TCP connection to `host:port` (one in the cluster); the
         stream ends when the server closes it. At-most-once: nothing is replayed after
-        a restart. No native timestamps."""
+        a restart. No native timestamps. A line longer than `max_line_bytes` (default
+        1 MiB) fails the job, naming the server: the source never holds an unbounded line."""
         from jetmq.pipeline.stream_sources import socket
-        return socket(host, port, encoding)
+        return socket(host, port, encoding, max_line_bytes)
 
     @staticmethod
     def items(iterable: Iterable[Any]) -> BatchSource:

@@ -17,6 +17,7 @@ from typing import Any
 from jetmq.core.processor import Processor, ProcessorContext
 from jetmq.pipeline.events import DEFAULT_IDLE_TIMEOUT_MS, EventTimePolicy
 from jetmq.pipeline.processors.stream_sources import (
+    MAX_LINE_BYTES,
     FileWatcherProcessor,
     ItemStreamProcessor,
     SocketSourceProcessor,
@@ -83,13 +84,15 @@ def file_watcher(directory: str, glob: str = "*", shared_file_system: bool = Tru
                                                          bool(shared_file_system), encoding))
 
 
-def socket(host: str, port: int, encoding: str = "utf-8") -> StreamSource:
+def socket(host: str, port: int, encoding: str = "utf-8", max_line_bytes: int = MAX_LINE_BYTES) -> StreamSource:
     if not isinstance(host, str) or not host:
         raise TypeError(f"Sources.socket: host must be a non-empty str, got {host!r}")
     if type(port) is not int or not 0 < port < 65536:
         raise ValueError(f"Sources.socket: port must be an int in 1..65535, got {port!r}")
-    return StreamSource(f"socket-source({host}:{port})", partial(SocketSourceProcessor, host, port,
-                                                                          encoding))
+    if type(max_line_bytes) is not int or max_line_bytes < 1:
+        raise ValueError(f"Sources.socket: max_line_bytes must be a positive int, got {max_line_bytes!r}")
+    return StreamSource(f"socket-source({host}:{port})", partial(SocketSourceProcessor, host, port, encoding,
+                                                                          max_line_bytes=max_line_bytes))
 
 
 class StreamSourceBuilder:

@@ -17,6 +17,7 @@ import pytest
 
 import jetmq
 from jetmq import JobConfig, JobStatus, ProcessingGuarantee
+from jetmq.errors import JobFailedError
 from jetmq.pipeline import Pipeline, Sinks, SourceBuilder, Sources, WindowDefinition, WindowResult
 from jetmq.pipeline.aggregate import AggregateOperations as ops
 from jetmq.pipeline.windows import frame_end
@@ -323,6 +324,39 @@ def test_socket_source_reads_lines_until_the_server_closes(jet):
         p.read_from(Sources.socket("127.0.0.1", port)).with_ingestion_timestamps().write_to(Sinks.list(name))
         jet.new_job(p).join(timeout=JOB_TIMEOUT_S)
         assert jet.get_list(name) == lines
+    finally:
+        server.close()
+        thread.join(timeout=5)
+
+
+def test_a_socket_server_that_never_ends_its_line_fails_the_job_instead_of_filling_the_member(jet):
+    # Given a server that sends one endless line (no line break), 64 KiB at a time, until it is cut off
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    sent = []
+
+    def serve():
+        connection, _ = server.accept()
+        with connection:
+            try:
+                while sum(sent) < 64 << 20:  # 64 MiB at most, however long the test waits
+                    connection.sendall(b"x" * 65536)
+                    sent.append(65536)
+            except OSError:
+                pass  # the source hung up: what we expect
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        # When a job reads it with a 256 KiB line limit
+        p = Pipeline()
+        p.read_from(Sources.socket("127.0.0.1", port, max_line_bytes=256 * 1024)).with_ingestion_timestamps() \
+            .write_to(Sinks.list(unique("endless")))
+        job = jet.new_job(p)
+        # Then the job fails, naming the server and the limit, long before the server ran out
+        with pytest.raises(JobFailedError, match=r"a line from 127.0.0.1:\d+ is longer than 262,144 bytes"):
+            job.join(timeout=JOB_TIMEOUT_S)
+        assert sum(sent) < 64 << 20
     finally:
         server.close()
         thread.join(timeout=5)

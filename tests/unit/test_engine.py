@@ -343,8 +343,8 @@ def run_two_members(dag: DAG) -> None:
 
     def member(index: int) -> Execution:
         def send(to, header, payload):
-            _kind, _execution, edge, sender = HEADER.unpack(header)
-            executions[to].on_batch(edge, sender, _kind, payload)
+            kind, _execution, edge, sender, count = HEADER.unpack(header)
+            executions[to].on_batch(edge, sender, kind, count, payload)
             return True
 
         def grant(to, edge, count):
@@ -471,3 +471,26 @@ def test_a_processor_not_ready_to_prepare_the_commit_saves_its_state_only_once()
     assert processor.prepare_calls == 3
     entries = [e for _p, blob, _c in reported[0]["counter"] for e in pickle.loads(blob)]
     assert sorted(entries) == [(key, 10) for key in range(5)]
+
+
+def test_a_receiver_refuses_items_beyond_the_credits_it_granted():
+    from jetmq.member.engine.dataplane import INITIAL_CREDITS, DataPlaneViolation, ReceiverTasklet, serialize
+    # Given a receiver that has granted only its initial credits
+    queue = BatchQueue(1 << 20, "receiver queue")
+    receiver = ReceiverTasklet("edge from member 1", OutboundEdge([queue], Routing.UNICAST), grant=lambda n: None)
+    kind, payload = serialize(list(range(10)))
+    for _ in range(INITIAL_CREDITS // 10):
+        receiver.enqueue(kind, 10, payload)
+    # When a sender goes past them
+    with pytest.raises(DataPlaneViolation, match="credits for 16,384"):
+        receiver.enqueue(kind, 10, payload)
+
+
+def test_a_receiver_refuses_a_batch_that_holds_more_than_its_header_says():
+    from jetmq.member.engine.dataplane import DataPlaneViolation, ReceiverTasklet, serialize
+    queue = BatchQueue(1 << 20, "receiver queue")
+    receiver = ReceiverTasklet("edge from member 1", OutboundEdge([queue], Routing.UNICAST), grant=lambda n: None)
+    kind, payload = serialize(list(range(1000)))
+    receiver.enqueue(kind, 1, payload)  # it says 1, and carries 1,000
+    with pytest.raises(DataPlaneViolation, match="said 1 items and held 1000"):
+        receiver.call()

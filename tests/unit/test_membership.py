@@ -182,3 +182,14 @@ def test_by_fd_and_by_peer_find_the_right_member(membership):
         assert membership.by_peer(peer(n)).info == member(n)
     assert membership.by_fd(99) is None
     assert membership.by_peer(b"client-xyz") is None
+
+
+def test_joins_beyond_the_burst_wait_for_the_rate():
+    from jetmq.master.membership import JoinRateLimit
+    limit = JoinRateLimit(per_second=5, burst=10)
+    # a flood at one instant: the burst gets in, the rest waits
+    assert [limit.admit(100.0) for _ in range(12)] == [True] * 10 + [False] * 2
+    # a second later five more have their turn, not more
+    assert [limit.admit(101.0) for _ in range(6)] == [True] * 5 + [False]
+    # and after a quiet while the burst is back, never beyond it
+    assert sum(limit.admit(200.0) for _ in range(20)) == 10

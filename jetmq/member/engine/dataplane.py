@@ -8,6 +8,10 @@ classes defined in a user's script) and lz4-compressed when large enough to pay.
 Flow control is by credits, per (edge, sender member, receiver member): the receiver
 grants one credit per item it has passed on to its local queues, and a sender sends
 no more items than it holds credits for. A slow consumer so stalls only its own edge.
+The receiver holds senders to it: every batch says how many items it carries, and a
+batch beyond the credits granted, or carrying other than it says, is a protocol
+violation that fails the execution (DataPlaneViolation), so what a receiver queues
+is bounded by its credits whatever a peer sends.
 """
 from __future__ import annotations
 
@@ -38,9 +42,14 @@ COMPRESS_MIN_BYTES = 8192
 KIND_BATCH = 1
 KIND_BATCH_LZ4 = 2
 KIND_CREDIT = 3
-#: kind, execution id, edge index, sender member index
-HEADER = struct.Struct("!BQHH")
+#: kind, execution id, edge index, sender member index, items in the batch (0 for credits)
+HEADER = struct.Struct("!BQHHI")
 CREDIT = struct.Struct("!Q")
+
+
+class DataPlaneViolation(Exception):
+    """A peer broke the data plane's rules (more items than credits, a batch that is not
+    what its header says): the execution fails rather than trust it."""
 
 
 def serialize(batch: list) -> tuple[int, bytes]:
@@ -106,7 +115,8 @@ class SenderTasklet:
         count = min(len(buffer), self.credits)
         batch, rest = (buffer, []) if count == len(buffer) else (buffer[:count], buffer[count:])
         kind, payload = serialize(batch)
-        if not self._send(HEADER.pack(kind, self._execution_id, self._edge_index, self._member_index), payload):
+        header = HEADER.pack(kind, self._execution_id, self._edge_index, self._member_index, len(batch))
+        if not self._send(header, payload):
             return False
         self.credits -= count
         self._buffer = rest
@@ -127,14 +137,21 @@ class ReceiverTasklet:
         self.name = name
         self._outbound = outbound
         self._grant = grant
-        self._incoming: deque[tuple[int, bytes]] = deque()
+        self._incoming: deque[tuple[int, int, bytes]] = deque()
         self._pending: list | None = None
         self._ungranted = 0
+        self._allowed = INITIAL_CREDITS  # items the sender may have sent so far: its credits
+        self._received = 0
         self._done = False
 
-    def enqueue(self, kind: int, payload: bytes) -> None:
-        """Called by the data plane when a batch for this edge arrives."""
-        self._incoming.append((kind, payload))
+    def enqueue(self, kind: int, count: int, payload: bytes) -> None:
+        """Called by the data plane when a batch of ``count`` items for this edge arrives;
+        DataPlaneViolation when the sender had no credits for them."""
+        self._received += count
+        if self._received > self._allowed:
+            raise DataPlaneViolation(f"{self.name}: the sender sent {self._received:,} items with credits for "
+                                     f"{self._allowed:,}")
+        self._incoming.append((kind, count, payload))
 
     def call(self) -> Progress:
         if self._done:
@@ -142,7 +159,10 @@ class ReceiverTasklet:
         progress = False
         while self._pending is not None or self._incoming:
             if self._pending is None:
-                self._pending = deserialize(*self._incoming.popleft())
+                kind, count, payload = self._incoming.popleft()
+                self._pending = deserialize(kind, payload)
+                if len(self._pending) != count:
+                    raise DataPlaneViolation(f"{self.name}: a batch said {count} items and held {len(self._pending)}")
             if not self._outbound.has_room():
                 break
             batch, self._pending = self._pending, None
@@ -150,6 +170,7 @@ class ReceiverTasklet:
             self._ungranted += len(batch)
             if self._ungranted >= GRANT_BATCH:  # one credit message per several batches
                 self._grant(self._ungranted)
+                self._allowed += self._ungranted
                 self._ungranted = 0
             progress = True
             if batch and batch[-1] is DONE_ITEM:

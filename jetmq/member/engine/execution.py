@@ -223,12 +223,13 @@ class Execution:
             except Exception as e:
                 raise ExecutionFailed(failure_text(tasklet.where, e)) from e
 
-    def on_batch(self, edge_index: int, member: int, kind: int, payload: bytes) -> None:
+    def on_batch(self, edge_index: int, member: int, kind: int, count: int, payload: bytes) -> None:
+        """A batch of ``count`` items from another member; DataPlaneViolation if it broke the rules."""
         receiver = self.receivers.get((edge_index, member))
         if receiver is None:
             log.warning("dropped a batch for unknown edge %d from member %d", edge_index, member)
         else:
-            receiver.enqueue(kind, payload)
+            receiver.enqueue(kind, count, payload)
 
     def on_credit(self, edge_index: int, member: int, count: int) -> None:
         sender = self.senders.get((edge_index, member))

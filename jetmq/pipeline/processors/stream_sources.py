@@ -38,6 +38,9 @@ FILE_POLL_INTERVAL_S = 0.05
 """How often the file watcher lists its directory while nothing changes."""
 FILE_CHUNK_BYTES = 1 << 16
 """Bytes read from one file per call: bounds the memory and the time of a call."""
+#: Longest line Sources.socket accepts by default: a peer that never sends a line break must
+#: not make the source hold an unbounded line.
+MAX_LINE_BYTES = 1 << 20
 SOCKET_RECV_BYTES = 1 << 16
 
 _ITEM_STREAM_KEY = BroadcastKey("item-stream")
@@ -235,11 +238,13 @@ class SocketSourceProcessor(StreamSourceProcessor):
     there is no offset to save, so lines in flight when a job restarts are lost, and
     a restarted job reads what the server sends on its new connection."""
 
-    def __init__(self, host: str, port: int, encoding: str, policy: EventTimePolicy) -> None:
+    def __init__(self, host: str, port: int, encoding: str, policy: EventTimePolicy,
+                 max_line_bytes: int = MAX_LINE_BYTES) -> None:
         super().__init__(policy)
         self._host = host
         self._port = port
         self._encoding = encoding
+        self._max_line_bytes = max_line_bytes
         self._socket: socket.socket | None = None
         self._connected = False
         self._tail = b""
@@ -279,11 +284,13 @@ class SocketSourceProcessor(StreamSourceProcessor):
             return [self._decode(tail)] if tail else []
         data = self._tail + data
         end = data.rfind(b"\n")
-        if end < 0:
-            self._tail = data
-            return []
-        self._tail = data[end + 1:]
-        return [self._decode(raw) for raw in data[:end].split(b"\n")]
+        self._tail = data if end < 0 else data[end + 1:]
+        lines = [] if end < 0 else data[:end].split(b"\n")
+        if len(self._tail) > self._max_line_bytes or any(len(line) > self._max_line_bytes for line in lines):
+            raise ValueError(f"Sources.socket: a line from {self._host}:{self._port} is longer than "
+                             f"{self._max_line_bytes:,} bytes (max_line_bytes); the server sends no line breaks, "
+                             f"or lines too long for this source")
+        return [self._decode(raw) for raw in lines]
 
     def _decode(self, raw: bytes) -> str:
         line = raw.decode(self._encoding, errors="replace")
