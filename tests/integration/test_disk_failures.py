@@ -92,6 +92,20 @@ def exactly_once_job(cluster):
     return job
 
 
+def kill_a_member_then_check_exactly_once(cluster, job, last_snapshot_id: int) -> None:
+    """SIGKILL a member: the job restarts from a snapshot after ``last_snapshot_id``; once it
+    has taken more, cancel it and check every key's sequence came through exactly once."""
+    os.kill(cluster.cluster().members[0].pid, 9)
+    wait_until(lambda: job.metrics()["executions_started"] >= 2 and job.status is JobStatus.RUNNING, WAIT_S,
+               lambda: f"the job did not restart: {job.status}")
+    wait_until(lambda: job.metrics()["last_snapshot_id"] > last_snapshot_id + 2, WAIT_S,
+               "no snapshot after the restart")
+    job.cancel()
+    wait_until(lambda: job.status is JobStatus.FAILED, WAIT_S, "the job did not end")
+    verdict = verify_sequences(cluster.get_list(LIST))
+    assert verdict.items > 1000 and verdict.exactly_once, verdict
+
+
 def failed_snapshot_lines(data_dir: Path) -> list[str]:
     return [line for line in (data_dir / "logs" / "master.log").read_text().splitlines()
             if "snapshot" in line and " failed: " in line]
@@ -126,15 +140,7 @@ def test_a_full_snapshot_store_fails_snapshots_keeps_the_last_good_one_and_recov
         wait_until(lambda: job.metrics()["last_snapshot_id"] > last, WAIT_S, "no snapshot committed after the disk "
                                                                                 "had room again")
         # and a member's death restores the job from them with nothing lost or duplicated
-        member = cluster.cluster().members[0]
-        os.kill(member.pid, 9)
-        wait_until(lambda: job.metrics()["executions_started"] >= 2 and job.status is JobStatus.RUNNING, WAIT_S,
-                   lambda: f"the job did not restart: {job.status}")
-        wait_until(lambda: job.metrics()["last_snapshot_id"] > last + 2, WAIT_S, "no snapshot after the restart")
-        job.cancel()
-        wait_until(lambda: job.status is JobStatus.FAILED, WAIT_S, "the job did not end")
-        verdict = verify_sequences(cluster.get_list(LIST))
-        assert verdict.items > 1000 and verdict.exactly_once, verdict
+        kill_a_member_then_check_exactly_once(cluster, job, last)
     finally:
         cluster.stop()
 
@@ -233,13 +239,6 @@ def test_a_chunk_the_file_size_limit_refuses_fails_the_snapshot_though_its_small
         # When the limit is lifted, snapshots commit again, and a restore from one is exactly-once
         resource.prlimit(cluster.master_pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
         wait_until(lambda: job.metrics()["last_snapshot_id"] > last, WAIT_S, "no snapshot after the limit went")
-        os.kill(cluster.cluster().members[0].pid, 9)
-        wait_until(lambda: job.metrics()["executions_started"] >= 2 and job.status is JobStatus.RUNNING, WAIT_S,
-                   lambda: f"the job did not restart: {job.status}")
-        wait_until(lambda: job.metrics()["last_snapshot_id"] > last + 2, WAIT_S, "no snapshot after the restart")
-        job.cancel()
-        wait_until(lambda: job.status is JobStatus.FAILED, WAIT_S, "the job did not end")
-        verdict = verify_sequences(cluster.get_list(LIST))
-        assert verdict.items > 1000 and verdict.exactly_once, verdict
+        kill_a_member_then_check_exactly_once(cluster, job, last)
     finally:
         cluster.stop()
