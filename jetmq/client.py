@@ -4,7 +4,7 @@ A client is used from one thread (its socket is not thread-safe).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 from jetmq import protocol as p
@@ -29,6 +29,9 @@ class Member:
     pid: int
     host: str
     forked: bool
+    #: how long its main loop had not run, as last heard (long: stuck in user code); not part
+    #: of a member's identity, so members compare equal from one request to the next
+    stalled_ms: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True)
@@ -86,9 +89,16 @@ class JetClient:
 
     def cluster(self) -> ClusterState:
         reply = self._request(p.ClusterRequest())
-        members = tuple(Member(m.uuid, m.address, m.pid, m.host, m.forked) for m in reply.members)
+        members = tuple(Member(m.uuid, m.address, m.pid, m.host, m.forked, stalled)
+                        for m, stalled in zip(reply.members, reply.stalled_ms))
         return ClusterState(reply.state, reply.version, reply.cluster_name, reply.master_pid, reply.master_host,
                             reply.membership_version, members)
+
+    def master_stats(self) -> dict:
+        """The master's own counters (a diagnostic): turns of its loop and the longest, and
+        the bytes it took from and sent to members."""
+        reply = self._request(p.MasterStatsRequest())
+        return {name: getattr(reply, name) for name in reply.__dataclass_fields__}
 
     def shutdown_cluster(self) -> tuple[int, ...]:
         """Ask the master to stop its members and itself; the pids of the master and its forked members.

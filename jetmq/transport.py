@@ -52,6 +52,7 @@ class Incoming(NamedTuple):
     msg: object
     corr: int
     fd: int  # the connection's file descriptor, to match disconnect events
+    size: int  # bytes of the message's frames
 
 
 def _decode_or_log(frames, where: str):
@@ -87,14 +88,15 @@ class RouterSocket:
     def socket(self):
         return self._sock
 
-    def send(self, peer: bytes, msg, corr: int = 0) -> bool:
-        """Send without blocking; False when the peer is gone or not reading."""
+    def send(self, peer: bytes, msg, corr: int = 0) -> int:
+        """Send without blocking; the bytes sent, or 0 when the peer is gone or not reading."""
+        frames = protocol.encode(msg, corr)
         try:
-            self._sock.send_multipart([peer, *protocol.encode(msg, corr)], flags=zmq.NOBLOCK)
-            return True
+            self._sock.send_multipart([peer, *frames], flags=zmq.NOBLOCK)
+            return sum(len(f) for f in frames)
         except zmq.ZMQError as e:
             if e.errno in (errno.EHOSTUNREACH, errno.EAGAIN):
-                return False
+                return 0
             raise
 
     def recv(self) -> Incoming | None:
@@ -110,7 +112,7 @@ class RouterSocket:
                 fd = -1
             decoded = _decode_or_log([f.bytes for f in frames[1:]], self.endpoint)
             if decoded is not None:
-                return Incoming(frames[0].bytes, decoded[0], decoded[1], fd)
+                return Incoming(frames[0].bytes, decoded[0], decoded[1], fd, sum(len(f) for f in frames[1:]))
 
     def monitor(self) -> "DisconnectMonitor":
         """A socket reporting the fds of connections that closed."""

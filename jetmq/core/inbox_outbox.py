@@ -249,6 +249,21 @@ class Outbox:
         self._snapshot.append((key, value if self._serialize is None else self._serialize(value)))
         return True
 
+    def offer_to_snapshot_many(self, entries: list[tuple[Any, Any]], start: int = 0) -> int:
+        """Add state entries ``entries[start:]`` (a list of (key, value) pairs) until the
+        snapshot bucket is full; how many were taken. The bulk form of offer_to_snapshot,
+        for a processor whose state is a dict: offer ``list(state.items())`` from where
+        the last call stopped, until the count taken reaches its end."""
+        room = self.snapshot_capacity - len(self._snapshot)
+        if room <= 0:
+            return 0
+        taken = entries[start:start + room]
+        if self._serialize is not None:
+            serialize = self._serialize
+            taken = [(key, serialize(value)) for key, value in taken]
+        self._snapshot.extend(taken)
+        return len(taken)
+
     # ---- engine side ----
 
     def drain_bucket(self, ordinal: int) -> list[Any]:

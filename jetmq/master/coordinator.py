@@ -1,15 +1,19 @@
 """The job coordinator: Jet's job state machine, driving executions on the members.
 
-An execution runs on the members present when it starts: InitExecution to each,
-StartExecution once all are initialised; the job COMPLETES when every member's part
-completed and FAILS when one fails (the others are told to terminate). Cancel,
-suspend and restart terminate the execution: the job shows COMPLETING until every
-member has stopped, then becomes FAILED (cancelled), SUSPENDED, or starts again.
-Every status change is saved in the data dir, so a restarted master finds its jobs.
+It is the one owner of the master's job records: the topology policy and the client
+requests ask it, and only it changes them. An execution runs on the members present
+when it starts: InitExecution to each (naming the snapshot the members read their
+state from), StartExecution once all are initialised; the job COMPLETES when every
+member's part completed and its exactly-once output is published, and FAILS when one
+fails (the others are told to terminate). Cancel, suspend and restart terminate the
+execution: the job shows COMPLETING until every member has stopped, then becomes
+FAILED (cancelled), SUSPENDED, or starts again. Every status change is saved in the
+data dir (off the loop), so a restarted master finds its jobs.
 """
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 from jetmq import protocol as p
@@ -18,36 +22,46 @@ from jetmq.core.partition import owner_table
 from jetmq.errors import IllegalJobStateError, JetError, JobAlreadyExistsError, JobNotFoundError
 from jetmq.ids import FlakeIdGenerator, id_to_string
 from jetmq.job_status import CANCELLATION_FAILURE, JobStatus
-from jetmq.master.jobs import ExecutionRecord, JobRecord, JobRepository, TerminationMode, now_ms
+from jetmq.master.jobs import (AfterTermination, ExecutionRecord, JobRecord, Termination, TerminationMode,
+                               TerminationStage, now_ms)
 from jetmq.master.membership import Membership
-from jetmq.master.snapshot_store import SnapshotDamagedError, split_for_members
+from jetmq.master.observables import ObservableStore
+from jetmq.master.persistence import RecordWriter
+from jetmq.master.repository import JobRepository
 from jetmq.master.snapshots import SnapshotCoordinator
-from jetmq.master.store import NamedStore, ObservableStore
+from jetmq.master.store import NamedStore
+from jetmq.storage import snapshots as snapshot_store
 
 log = logging.getLogger(__name__)
 
 S = JobStatus
 #: The epoch of a completed execution's last output: after every snapshot.
 FINAL_EPOCH = 1 << 62
+#: Members lost close together cause one restart: a job whose member left waits this long
+#: (more, while members keep leaving, up to RESTART_COALESCE_MAX_S) before it starts again.
+RESTART_COALESCE_S = 0.25
+RESTART_COALESCE_MAX_S = 2.0
 
 
 class JobCoordinator:
     def __init__(self, membership: Membership, send, ids: FlakeIdGenerator, store: NamedStore,
-                 repository: JobRepository, snapshot_root: Path):
-        """``send(member_uuid, msg)`` reaches a member."""
+                 repository: JobRepository, snapshot_root: Path, store_io, bulk_io):
+        """``send(member_uuid, msg)`` reaches a member; ``store_io`` writes job records,
+        commits and the structures log, in order; ``bulk_io`` copies and deletes snapshots."""
         self._membership = membership
         self._send_to_member = send
-        self.snapshots = SnapshotCoordinator(snapshot_root, send, self._save, self._on_terminal_snapshot,
-                                             self._publish_staged, self._publication_problem)
         self._ids = ids
         self.store = store
-        self._unsaved: set[int] = set()  # jobs whose record could not be saved: saved again on tick
         self.observables = ObservableStore()
         self.repository = repository
-        self.jobs: dict[int, JobRecord] = {}
+        self._records = RecordWriter(repository, store_io)
+        self.snapshots = SnapshotCoordinator(snapshot_root, send, store_io, bulk_io, store, self._records,
+                                             self._on_terminal_snapshot, self._on_snapshot_settled)
+        self._jobs: dict[int, JobRecord] = {}
         self._by_execution: dict[int, JobRecord] = {}
         self._cluster_ready = False  # no execution starts before the first members have all joined
-        self.leaving: set[str] = set()  # members asked to leave: no new execution uses them
+        self._leaving: set[str] = set()  # members asked to leave: no new execution uses them
+        self._next_flush = 0.0
 
     def member_handlers(self) -> dict:
         """Handlers of messages that only members send (the sender's uuid comes along)."""
@@ -58,100 +72,128 @@ class JobCoordinator:
             p.ListAddAll: lambda uuid, msg: self.store.list_add_all(msg.name, msg.items),
             p.ObservableAttach: lambda uuid, msg: self.observables.attach(msg.name, msg.job_id),
             p.ObservablePublish: lambda uuid, msg: self.observables.publish(msg.name, msg.items),
-            p.SnapshotChunk: lambda uuid, msg: self._with_job(uuid, msg, self.snapshots.on_chunk),
-            p.StagedWrite: lambda uuid, msg: self._with_job(uuid, msg, self._on_staged_write),
-            p.SnapshotPhase1Done: lambda uuid, msg: self._with_job(
-                uuid, msg, lambda job, m: self.snapshots.on_phase1_done(job, uuid, m)),
+            p.SnapshotPhase1Done: self._on_phase1_done,
         }
 
-    def _on_staged_write(self, job: JobRecord, msg: p.StagedWrite) -> None:
-        """Exactly-once output, kept until its snapshot commits: checked now, since a
-        write that could not be applied then would be published nowhere (JetError)."""
-        try:
-            self.store.check_write(msg.kind, msg.name, msg.data)
-        except JetError as e:
-            self._fail(job, f"a member sent output that can never be published: {e}")
-            return
-        job.staged.append((msg.epoch, msg.kind, msg.name, msg.data))
-
-    def _with_job(self, uuid: str, msg, handler) -> None:
-        job = self._current(uuid, msg.execution_id)
-        if job is not None:
-            handler(job, msg)
-
     def tick(self, now: float) -> None:
-        """Called after every poll of the master's loop: save what could not be saved,
-        start snapshots that are due."""
-        if self._unsaved:
-            for job_id in list(self._unsaved):
-                job = self.jobs.get(job_id)
-                if job is None or self._save(job):
-                    self._unsaved.discard(job_id)
-        self.store.flush()
-        self.snapshots.tick(list(self.jobs.values()), now)
+        """Called after every poll of the master's loop."""
+        self._records.retry(self._jobs, now)
+        if now >= self._next_flush:
+            self._next_flush = now + 1.0
+            self.store.flush()
+        self.snapshots.tick(list(self._jobs.values()), now)
+        self.start_waiting_jobs(now)
 
-    def _publication_problem(self) -> str | None:
-        if self.store.durable:
-            return None
-        return self.store.problem or "earlier changes still wait to be logged"
+    # ------------------------------------------------------------------ what others may ask
+
+    def jobs(self, name: str | None = None) -> list[JobRecord]:
+        return [j for j in self._jobs.values() if name is None or j.name == name]
+
+    def job(self, job_id: int) -> JobRecord:
+        job = self._jobs.get(job_id)
+        if job is None:
+            raise JobNotFoundError(f"No job with name or id '{id_to_string(job_id)}' was found")
+        return job
+
+    def active_named(self, name: str) -> JobRecord | None:
+        return next((j for j in self._jobs.values() if j.name == name and j.status.is_active), None)
+
+    def jobs_on(self, uuid: str) -> list[JobRecord]:
+        """Jobs whose current execution runs on the member ``uuid``."""
+        return [j for j in self._jobs.values() if j.execution is not None and uuid in j.execution.member_uuids]
+
+    def named_snapshots(self, done) -> None:
+        self.snapshots.named(done)
+
+    def delete_named_snapshot(self, name: str, done) -> None:
+        self.snapshots.delete_named(name, done)
+
+    def map_blob(self, name: str) -> bytes:
+        return self.store.map_entries_blob(name)
+
+    def list_blob(self, name: str) -> bytes:
+        return self.store.list_items_blob(name)
+
+    def read_observable(self, name: str, from_seq: int, max_items: int):
+        return self.observables.read(name, from_seq, max_items)
+
+    def available_members(self) -> list:
+        """Members a new execution may use: all but those leaving."""
+        return [r for r in self._membership.records() if r.info.uuid not in self._leaving]
 
     # ------------------------------------------------------------------ recovery
 
     def load(self) -> None:
-        """Bring back the jobs of an earlier master on this data dir.
+        """Bring back the jobs of an earlier master on this data dir (at start, before serving).
 
         Finished and suspended jobs stay as they were; jobs that were running start
         again once members are here, from their last snapshot (or from scratch without one).
         """
         records = self.repository.load_all()
         for job in self.repository.expired(records, now_ms()):
-            try:
-                self.repository.delete(job.job_id)
-            except OSError as e:
-                log.error("job %s: cannot delete its expired record: %s", job.id_string, e.strerror or e)
+            self._records.delete(job)
             records.remove(job)
         for job in records:
-            self.jobs[job.job_id] = job
-            if job.last_snapshot_id > self.store.published_snapshot(job.job_id):
+            self._jobs[job.job_id] = job
+            published = self.store.published_snapshot(job.job_id)
+            if published == FINAL_EPOCH and not job.status.is_terminal:
+                # the old master published the job's last output but died before recording it complete
+                job.status, job.completion_time = S.COMPLETED, now_ms()
+                self._records.save(job)
+                continue
+            if job.uses_snapshots and job.last_snapshot_id > published:
                 # the old master committed the snapshot but died before publishing its output
-                writes = self.snapshots.staged_writes(job)
                 log.info("job %s: publishing the output of snapshot %d, interrupted by a crash",
                          job.id_string, job.last_snapshot_id)
-                self.store.publish(job.job_id, job.last_snapshot_id, writes)
+                self.snapshots.publish(job, job.last_snapshot_id, published)
             if job.status in (S.STARTING, S.RUNNING, S.COMPLETING):
                 job.status = S.NOT_RUNNING  # not a transition: the executions died with the old master
-                self._save(job)
+                self._records.save(job)
         log.info("loaded %d jobs from %s", len(records), self.repository.root)
 
     def cluster_ready(self) -> None:
         """The master's forked members have all joined: start the jobs that wait."""
         self._cluster_ready = True
-        self.start_waiting_jobs()
+        self.start_waiting_jobs(time.monotonic())
 
-    def start_waiting_jobs(self) -> None:
-        for job in list(self.jobs.values()):
-            if job.status is S.NOT_RUNNING and job.execution is None:
+    def start_waiting_jobs(self, now: float | None = None) -> None:
+        """Start an execution for every job that waits for one and may start now."""
+        now = time.monotonic() if now is None else now
+        for job in list(self._jobs.values()):
+            if (job.status is S.NOT_RUNNING and job.execution is None and now >= job.restart_at
+                    and not self.snapshots.committing(job)):
                 self._start_execution(job)
 
-    def _save(self, job: JobRecord) -> bool:
-        """Save the job's record; on a failed write, log it (once until it works again),
-        keep the job in memory as it is and try again on the next tick. False then."""
-        try:
-            self.repository.save(job)
-        except OSError as e:
-            if job.job_id not in self._unsaved:
-                log.error("job %s: cannot save its record (%s); it is kept in memory and saved again as soon "
-                          "as the disk allows", job.id_string, e.strerror or e)
-            self._unsaved.add(job.job_id)
-            return False
-        if job.job_id in self._unsaved:
-            log.warning("job %s: its record is saved again", job.id_string)
-            self._unsaved.discard(job.job_id)
-        return True
+    def members_joined(self) -> None:
+        """Members joined: protected jobs need a larger quorum. Jobs that wait start on the
+        tick that ends this turn of the loop, after the new member has had its Welcome."""
+        size = len(self.available_members())
+        for job in self._jobs.values():
+            if job.config.split_brain_protection and job.status.is_active:
+                job.quorum = max(job.quorum, size // 2 + 1)  # raised as members join, never lowered
+
+    def members_leaving(self, uuids: set[str]) -> None:
+        self._leaving |= uuids
+
+    def member_gone(self, uuid: str) -> None:
+        self._leaving.discard(uuid)
+
+    @property
+    def leaving(self) -> frozenset[str]:
+        return frozenset(self._leaving)
+
+    def postpone_restarts(self, now: float) -> None:
+        """Another member left: jobs about to restart wait a little more, so one restart
+        covers the whole wave (never longer than RESTART_COALESCE_MAX_S in all)."""
+        for job in self._jobs.values():
+            if job.restart_at > now and job.restart_after_loss > 0:
+                job.restart_at = min(now + RESTART_COALESCE_S, job.restart_after_loss + RESTART_COALESCE_MAX_S)
+
+    # ------------------------------------------------------------------ status
 
     def _set_status(self, job: JobRecord, status: JobStatus, why: str) -> None:
         job.transition(status, why)
-        self._save(job)
+        self._records.save(job)
         if status is S.RUNNING:
             self.snapshots.execution_running(job)
         if status.is_terminal:
@@ -160,66 +202,61 @@ class JobCoordinator:
             self._prune()
 
     def _prune(self) -> None:
-        for job in self.repository.expired(list(self.jobs.values()), now_ms()):
-            try:
-                self.repository.delete(job.job_id)
-            except OSError as e:
-                log.error("job %s: cannot delete its expired record: %s", job.id_string, e.strerror or e)
-                continue  # listed until it can be deleted
-            del self.jobs[job.job_id]
+        for job in self.repository.expired(list(self._jobs.values()), now_ms()):
+            self._records.delete(job)
+            del self._jobs[job.job_id]
 
     # ------------------------------------------------------------------ submission
 
-    def submit(self, config: JobConfig, dag: bytes, if_absent: bool) -> JobRecord:
-        """A new job, started at once; with ``if_absent``, the active job of that name if any."""
+    def submit(self, config: JobConfig, dag: bytes, if_absent: bool, done) -> None:
+        """A new job, started once its record is written; with ``if_absent``, the active
+        job of that name if any. ``done(job, error)`` answers."""
         if config.name is not None:
             active = self.active_named(config.name)
             if active is not None:
                 if if_absent:
-                    return active
+                    done(active, None)
+                    return
                 raise JobAlreadyExistsError(
                     f"Another active job with equal name ({config.name}) exists: {active.id_string}")
         job = JobRecord(self._ids.new_id(), config, dag, now_ms())
         if config.split_brain_protection:
             job.quorum = len(self.available_members()) // 2 + 1
-        try:
-            self.repository.create(job)
-        except OSError as e:
-            raise JetError(f"cannot record the job in the data directory: {e.strerror or e}") from None
-        self.jobs[job.job_id] = job
-        log.info("job %s (%s) submitted", job.id_string, job.name)
-        self._start_execution(job)
-        return job
+        job.restart_at = float("inf")  # not before it is recorded
+        self._jobs[job.job_id] = job  # a name is taken from now on
 
-    def active_named(self, name: str) -> JobRecord | None:
-        return next((j for j in self.jobs.values() if j.name == name and j.status.is_active), None)
-
-    def job(self, job_id: int) -> JobRecord:
-        job = self.jobs.get(job_id)
-        if job is None:
-            raise JobNotFoundError(f"No job with name or id '{id_to_string(job_id)}' was found")
-        return job
+        def recorded(error) -> None:
+            if error is not None:
+                del self._jobs[job.job_id]
+                done(None, JetError(f"cannot record the job in the data directory: "
+                                    f"{getattr(error, 'strerror', None) or error}"))
+                return
+            log.info("job %s (%s) submitted", job.id_string, job.name)
+            job.restart_at = 0.0
+            if job.status is S.NOT_RUNNING:
+                self._start_execution(job)
+            done(job, None)
+        self._records.create(job, recorded)
 
     def export(self, job: JobRecord, name: str, cancel: bool, done) -> None:
         """Export the job's state as the named snapshot (then cancel it, if asked);
         ``done(error or None)`` is called once it is written, or failed."""
         if job.status is S.SUSPENDED:
             self._set_status(job, S.SUSPENDED_EXPORTING_SNAPSHOT, f"exporting snapshot '{name}'")
-            error = self.snapshots.export_last(job, name)
-            self._set_status(job, S.SUSPENDED, f"snapshot '{name}' exported")
-            if cancel and error is None:
-                self.cancel(job)
-            done(error)
+
+            def exported(error: str | None) -> None:
+                self._set_status(job, S.SUSPENDED, f"snapshot '{name}' exported")
+                if cancel and error is None:
+                    self.cancel(job)
+                done(error)
+            self.snapshots.export_last(job, name, exported)
             return
         if job.status is not S.RUNNING:
             raise IllegalJobStateError(
                 f"Cannot export snapshot, job is neither RUNNING nor SUSPENDED, but {job.status.name}")
         if cancel:
-            if job.terminating is not None:
-                raise IllegalJobStateError(f"Cannot {TerminationMode.CANCEL_GRACEFUL.name}: Job is already "
-                                           f"terminating in mode: {job.terminating.name}")
-            job.terminating = TerminationMode.CANCEL_GRACEFUL
-            job.terminal_snapshot_wanted = True
+            self._check_not_terminating(job, TerminationMode.CANCEL_GRACEFUL)
+            job.termination = Termination(TerminationMode.CANCEL_GRACEFUL, TerminationStage.AWAITING_SNAPSHOT)
             self._set_status(job, S.COMPLETING, f"exporting snapshot '{name}', then cancelling")
         job.pending_exports.append((name, done))
         if job.snapshot is None:
@@ -235,10 +272,10 @@ class JobCoordinator:
             job.failure_text = CANCELLATION_FAILURE
             self._set_status(job, S.FAILED, "cancelled")
             return
-        if job.terminating is not None and job.terminating.action == "cancel":
+        if job.termination is not None and job.termination.mode.then is AfterTermination.CANCEL:
             return
-        job.terminating = TerminationMode.CANCEL_FORCEFUL  # overrides a pending suspend or restart
-        job.terminal_snapshot_wanted = False
+        # overrides a pending suspend or restart
+        job.termination = Termination(TerminationMode.CANCEL_FORCEFUL, TerminationStage.STOPPING)
         self._terminate(job, "cancelled")
 
     def suspend(self, job: JobRecord) -> None:
@@ -247,6 +284,18 @@ class JobCoordinator:
     def restart(self, job: JobRecord) -> None:
         self.request_termination(job, TerminationMode.RESTART_GRACEFUL)
 
+    def resume(self, job: JobRecord) -> None:
+        """SUSPENDED -> NOT_RUNNING -> STARTING; a no-op for a job that is not suspended."""
+        if job.status is not S.SUSPENDED:
+            return
+        self._set_status(job, S.NOT_RUNNING, "resumed")
+        self._start_execution(job)
+
+    def _check_not_terminating(self, job: JobRecord, mode: TerminationMode) -> None:
+        if job.termination is not None:
+            raise IllegalJobStateError(f"Cannot {mode.name}: Job is already terminating in mode: "
+                                       f"{job.termination}")
+
     def request_termination(self, job: JobRecord, mode: TerminationMode) -> None:
         """Suspend or restart a running job.
 
@@ -254,32 +303,33 @@ class JobCoordinator:
         (COMPLETING meanwhile) and the next execution starts from it; with NONE the
         execution stops at once and the state starts empty (docs/jet-compatibility.md §3).
         """
-        if job.terminating is not None:
-            raise IllegalJobStateError(f"Cannot {mode.name}: Job is already terminating in mode: "
-                                       f"{job.terminating.name}")
+        self._check_not_terminating(job, mode)
         if job.status is not S.RUNNING:
             raise IllegalJobStateError(f"Cannot {mode.name}, job status is {job.status.name}, should be RUNNING")
-        job.terminating = mode
-        if job.uses_snapshots and mode.name.endswith("GRACEFUL"):
+        if job.uses_snapshots and mode.graceful:
+            job.termination = Termination(mode, TerminationStage.AWAITING_SNAPSHOT)
             self._set_status(job, S.COMPLETING, f"{mode.name}: taking a terminal snapshot")
-            job.terminal_snapshot_wanted = True
             if job.snapshot is None:
                 self.snapshots.start(job, terminal=True)
             return
+        job.termination = Termination(mode, TerminationStage.STOPPING)
         self._terminate(job, mode.name)
+
+    def terminate(self, job: JobRecord, mode: TerminationMode, reason: str) -> None:
+        """Stop the job's execution at once; when every member has stopped, apply ``mode``."""
+        job.termination = Termination(mode, TerminationStage.STOPPING)
+        self._terminate(job, reason)
 
     def _on_terminal_snapshot(self, job: JobRecord, success: bool) -> None:
         """The terminal snapshot ended: stop the execution (a failed one: from the previous snapshot)."""
-        if job.execution is not None and job.terminating is not None:
-            self._terminate(job, f"{job.terminating.name}: terminal snapshot "
+        if job.execution is not None and job.termination is not None:
+            job.termination.stage = TerminationStage.STOPPING
+            self._terminate(job, f"{job.termination}: terminal snapshot "
                                  f"{'taken' if success else 'failed, the previous one will be used'}")
 
-    def resume(self, job: JobRecord) -> None:
-        """SUSPENDED -> NOT_RUNNING -> STARTING; a no-op for a job that is not suspended."""
-        if job.status is not S.SUSPENDED:
-            return
-        self._set_status(job, S.NOT_RUNNING, "resumed")
-        self._start_execution(job)
+    def _on_snapshot_settled(self, job: JobRecord) -> None:
+        if job.status is S.NOT_RUNNING and job.execution is None:
+            self.start_waiting_jobs()
 
     def _terminate(self, job: JobRecord, reason: str) -> None:
         """Tell every member of the execution to stop; COMPLETING until all have."""
@@ -299,26 +349,29 @@ class JobCoordinator:
         if not execution.all_stopped:
             return
         if execution.succeeded >= set(execution.member_uuids):
-            job.terminating = None  # the job ended by itself while being terminated
-            self._complete(job)
+            job.termination = None  # the job ended by itself while being terminated
+            if not execution.publishing:
+                self._complete(job)
             return
         self._end_execution(job)
-        mode, job.terminating = job.terminating, None
-        if mode.action == "cancel":
+        mode, job.termination = job.termination.mode, None
+        if mode.then is AfterTermination.CANCEL:
             job.failure_text = CANCELLATION_FAILURE
             self._set_status(job, S.FAILED, "cancelled")
-        elif mode.action == "suspend":
+        elif mode.then is AfterTermination.SUSPEND:
             self._set_status(job, S.SUSPENDED, mode.name)
+        elif job.restart_at > time.monotonic():  # a member was lost: wait for the rest of the wave
+            self._set_status(job, S.NOT_RUNNING, f"{mode.name}: restarting once the membership settles")
         else:
             self._start_execution(job)
 
     # ------------------------------------------------------------------ executions
 
-    def available_members(self) -> list:
-        """Members a new execution may use: all but those leaving."""
-        return [r for r in self._membership.records() if r.info.uuid not in self.leaving]
-
     def _start_execution(self, job: JobRecord) -> None:
+        if self.snapshots.committing(job):
+            if job.status is not S.NOT_RUNNING:
+                self._set_status(job, S.NOT_RUNNING, "waiting for its snapshot to be committed")
+            return  # started when the commit is done (its snapshot may be the one to restore)
         records = self.available_members()
         quorum_missing = job.config.split_brain_protection and len(records) < job.quorum
         if not records or not self._cluster_ready or quorum_missing:
@@ -327,12 +380,7 @@ class JobCoordinator:
             log.info("job %s waits for members (%d present%s)", job.id_string, len(records),
                      f", quorum {job.quorum}" if job.config.split_brain_protection else "")
             return
-        try:
-            restore = self.snapshots.entries_to_restore(job)
-        except SnapshotDamagedError as e:
-            job.failure_text = str(e)
-            self._set_status(job, S.FAILED, str(e))
-            return
+        restore = self.snapshots.restore_source(job)
         execution = ExecutionRecord(self._ids.new_id(), tuple(r.info.uuid for r in records))
         job.execution = execution
         job.executions_started += 1
@@ -342,22 +390,25 @@ class JobCoordinator:
         members = tuple(r.info for r in records)
         owners = tuple(owner_table([m.uuid for m in members]))
         config = job.config.to_dict()
-        snapshot_id, per_member = -1, [None] * len(members)
+        snapshot_id, restore_dir = restore if restore is not None else (-1, None)
         if restore is not None:
-            snapshot_id, entries = restore
-            per_member = split_for_members(entries, owners, len(members))
             log.info("job %s restores from snapshot %s", job.id_string,
                      snapshot_id if snapshot_id >= 0 else f'"{job.config.initial_snapshot_name}"')
         for index, member in enumerate(members):
             self._send_to_member(member.uuid, p.InitExecution(
                 job.job_id, execution.execution_id, index, members, owners, config, job.dag, snapshot_id,
-                per_member[index]))
+                restore_dir))
 
     def _current(self, uuid: str, execution_id: int) -> JobRecord | None:
         job = self._by_execution.get(execution_id)
         if job is None or job.execution is None or job.execution.execution_id != execution_id:
             return None  # an old execution's late message
         return job if uuid in job.execution.member_uuids else None
+
+    def _on_phase1_done(self, uuid: str, msg: p.SnapshotPhase1Done) -> None:
+        job = self._current(uuid, msg.execution_id)
+        if job is not None:
+            self.snapshots.on_phase1_done(job, uuid, msg)
 
     def _on_initialized(self, uuid: str, msg: p.ExecutionInitialized) -> None:
         job = self._current(uuid, msg.execution_id)
@@ -384,6 +435,8 @@ class JobCoordinator:
         execution.stopped.add(uuid)
         if msg.failure is None and not msg.terminated:
             execution.succeeded.add(uuid)
+            if msg.final_output is not None:
+                execution.final_outputs[execution.member_uuids.index(uuid)] = msg.final_output
             self.snapshots.member_completed(job, uuid)
         if job.status is S.COMPLETING:
             self._maybe_terminated(job)
@@ -391,17 +444,25 @@ class JobCoordinator:
             self._complete(job)
 
     def _complete(self, job: JobRecord) -> None:
-        # the whole execution succeeded: all its output is final
-        writes = [w[1:] for w in sorted(job.staged, key=lambda w: w[0] if w[0] >= 0 else FINAL_EPOCH)]
-        self.store.publish(job.job_id, FINAL_EPOCH, writes)
-        self._end_execution(job)
-        self._set_status(job, S.COMPLETED, "every member completed")
+        """The whole execution succeeded: publish the output no snapshot covered, then COMPLETED."""
+        execution, after, root = job.execution, job.last_snapshot_id, self.snapshots.root
+        execution.publishing = True
+        refs = list(execution.final_outputs.values())
 
-    def terminate(self, job: JobRecord, mode: TerminationMode, reason: str) -> None:
-        """Stop the job's execution at once; when every member has stopped, apply ``mode``."""
-        job.terminating = mode
-        job.terminal_snapshot_wanted = False
-        self._terminate(job, reason)
+        def read_writes() -> list:
+            writes = [w for ref in refs for w in snapshot_store.read_staged(root, ref) if w[0] > after]
+            return [w[1:] for w in sorted(writes, key=lambda w: w[0])]
+
+        def published(error) -> None:
+            if job.execution is not execution or job.status.is_terminal:
+                return
+            self._end_execution(job)
+            if error is not None:
+                job.failure_text = f"the job's output could not be published: {error}"
+                self._set_status(job, S.FAILED, job.failure_text)
+            else:
+                self._set_status(job, S.COMPLETED, "every member completed")
+        self.store.publish(job.job_id, FINAL_EPOCH, read_writes, published)
 
     def fail(self, job: JobRecord, failure: str) -> None:
         self._fail(job, failure)
@@ -414,15 +475,24 @@ class JobCoordinator:
             return True
         if job.status is S.COMPLETING:
             job.execution.stopped.add(uuid)
-            if job.terminating is not None and job.execution is not None:
+            if job.termination is not None and job.termination.stage is not TerminationStage.STOPPING:
                 # no snapshot can complete without the member: stop now, and the next
                 # execution starts from the last good snapshot
-                job.terminal_snapshot_wanted = False
+                job.termination.stage = TerminationStage.STOPPING
                 self._terminate(job, f"member {uuid} left while the job was terminating")
             else:
                 self._maybe_terminated(job)
             return True
         return False
+
+    def restart_after_member_loss(self, job: JobRecord, uuid: str) -> None:
+        """A member of the job's execution is gone: stop the execution, and start again once
+        the membership has settled a moment (one restart for a wave of losses)."""
+        now = time.monotonic()
+        if job.restart_at <= now:  # the first loss of a wave
+            job.restart_after_loss = now
+        job.restart_at = min(now + RESTART_COALESCE_S, job.restart_after_loss + RESTART_COALESCE_MAX_S)
+        self.terminate(job, TerminationMode.RESTART_FORCEFUL, f"member {uuid} left the cluster")
 
     def _fail(self, job: JobRecord, failure: str) -> None:
         execution = job.execution
@@ -430,17 +500,13 @@ class JobCoordinator:
             if uuid in self._membership and uuid not in execution.stopped:
                 self._send_to_member(uuid, p.TerminateExecution(execution.execution_id, f"the job failed: {failure}"))
         self._end_execution(job)
-        job.terminating = None
+        job.termination = None
         job.failure_text = failure
         self._set_status(job, S.FAILED, failure)
 
-    def _publish_staged(self, job: JobRecord, snapshot_id: int, writes: list) -> None:
-        """Snapshot ``snapshot_id`` committed: publish the exactly-once output it covers."""
-        self.store.publish(job.job_id, snapshot_id, writes)
-
     def _end_execution(self, job: JobRecord) -> None:
-        job.staged = []  # what was not applied belongs to epochs the next execution replays
         if job.execution is not None:
             self.snapshots.abort(job, "the execution ended")
+            self.snapshots.delete_execution_output(job, job.execution.execution_id)
             self._by_execution.pop(job.execution.execution_id, None)
             job.execution = None

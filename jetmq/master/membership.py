@@ -15,6 +15,9 @@ from jetmq.protocol import MemberInfo
 
 log = logging.getLogger(__name__)
 
+#: A member whose main loop has not run this long is reported stuck.
+STUCK_AFTER_MS = 10_000
+
 
 class ChangeKind(enum.Enum):
     ADDED = "added"
@@ -39,6 +42,7 @@ class MemberRecord:
     peer: bytes  # routing id on the master's ROUTER socket
     fd: int  # connection fd, to match disconnect events (-1 unknown)
     last_seen: float  # monotonic seconds of the last message from it
+    stalled_ms: int = 0  # how long its main loop had not run, as its last heartbeat said
 
 
 @dataclass
@@ -97,6 +101,18 @@ class Membership:
             return None
         return self._changed(ChangeKind.REMOVED, record.info, reason)
 
+    def heard_stall(self, record: MemberRecord, stalled_ms: int) -> None:
+        """A member's heartbeat said how long its main loop has not run: a member stuck in
+        user code is reported (once per episode) rather than looking healthy forever."""
+        was_stuck = record.stalled_ms >= STUCK_AFTER_MS
+        record.stalled_ms = stalled_ms
+        if stalled_ms >= STUCK_AFTER_MS and not was_stuck:
+            log.warning("member %s (%s, pid %d) is stuck: its main loop has not run for %.1f s (user code that "
+                        "does not return?); the jobs on it make no progress", record.info.uuid,
+                        record.info.address, record.info.pid, stalled_ms / 1000)
+        elif was_stuck and stalled_ms < STUCK_AFTER_MS:
+            log.warning("member %s runs again", record.info.uuid)
+
     def touch(self, uuid: str, now: float) -> None:
         record = self._members.get(uuid)
         if record is not None:
@@ -146,3 +162,30 @@ class JoinRateLimit:
             return False
         self._tokens -= 1
         return True
+
+
+@dataclass
+class RejoinBackoff:
+    """A member that keeps dropping out and rejoining (a flapping link, a host that
+    stalls) waits longer each time before it is let back: after ``free`` departures within
+    ``window_s``, base_s, then twice as long each time, up to cap_s. Each rejoin restarts
+    jobs; without this, members that drop out under load and rejoin at once feed the
+    load that drops them (a restart storm)."""
+
+    window_s: float = 60.0
+    free: int = 2
+    base_s: float = 1.0
+    cap_s: float = 30.0
+    _departures: dict[str, list[float]] = field(default_factory=dict)
+
+    def departed(self, uuid: str, now: float) -> None:
+        recent = [t for t in self._departures.get(uuid, ()) if now - t < self.window_s]
+        self._departures[uuid] = recent + [now]
+
+    def wait_s(self, uuid: str, now: float) -> float:
+        """How much longer the member must wait before it may join again (0: now)."""
+        recent = [t for t in self._departures.get(uuid, ()) if now - t < self.window_s]
+        if len(recent) <= self.free:
+            return 0.0
+        delay = min(self.cap_s, self.base_s * 2 ** (len(recent) - self.free - 1))
+        return max(0.0, recent[-1] + delay - now)

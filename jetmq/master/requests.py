@@ -1,4 +1,8 @@
-"""Clients' requests to the master, answered from the job coordinator and the stores."""
+"""Clients' requests to the master, answered by the job coordinator, the one owner of jobs.
+
+A request whose answer needs disk work (a submission, an export, the list of named
+snapshots) is answered when that work is done, off the loop; the loop goes on meanwhile.
+"""
 from __future__ import annotations
 
 from jetmq import protocol as p
@@ -20,28 +24,31 @@ class ClientRequests:
         return {
             p.SubmitJob: self._on_submit,
             p.GetJob: lambda i: reply(i, p.JobReply(jobs.job(i.msg.job_id).summary())),
-            p.GetJobs: self._on_get_jobs,
+            p.GetJobs: lambda i: reply(i, p.JobsReply(tuple(j.summary() for j in jobs.jobs(i.msg.name)))),
             p.JobAction: self._on_action,
             p.ExportSnapshot: self._on_export,
-            p.GetSnapshots: lambda i: reply(i, p.SnapshotsReply(tuple(
+            p.GetSnapshots: lambda i: jobs.named_snapshots(lambda infos: reply(i, p.SnapshotsReply(tuple(
                 p.SnapshotSummary(s.path.name, s.creation_time, s.size_bytes, s.job_id, s.job_name)
-                for s in jobs.snapshots.named()))),
+                for s in infos)))),
             p.DeleteSnapshot: self._on_delete_snapshot,
-            p.GetMap: lambda i: reply(i, p.SerializedReply(jobs.store.map_entries_blob(i.msg.name))),
-            p.GetList: lambda i: reply(i, p.SerializedReply(jobs.store.list_items_blob(i.msg.name))),
+            p.GetMap: lambda i: reply(i, p.SerializedReply(jobs.map_blob(i.msg.name))),
+            p.GetList: lambda i: reply(i, p.SerializedReply(jobs.list_blob(i.msg.name))),
             p.GetObservable: lambda i: reply(i, p.ObservableItems(
-                *jobs.observables.read(i.msg.name, i.msg.from_seq, i.msg.max_items))),
+                *jobs.read_observable(i.msg.name, i.msg.from_seq, i.msg.max_items))),
         }
+
+    def _error(self, incoming: Incoming, error: Exception) -> None:
+        self._reply(incoming, p.ErrorReply(type(error).__name__, str(error)))
 
     def _on_submit(self, incoming: Incoming) -> None:
         msg: p.SubmitJob = incoming.msg
-        job = self._jobs.submit(JobConfig.from_dict(msg.config), msg.dag, msg.if_absent)
-        self._reply(incoming, p.JobReply(job.summary()))
 
-    def _on_get_jobs(self, incoming: Incoming) -> None:
-        name = incoming.msg.name
-        jobs = [j.summary() for j in self._jobs.jobs.values() if name is None or j.name == name]
-        self._reply(incoming, p.JobsReply(tuple(jobs)))
+        def done(job, error) -> None:
+            if error is not None:
+                self._error(incoming, error)
+            else:
+                self._reply(incoming, p.JobReply(job.summary()))
+        self._jobs.submit(JobConfig.from_dict(msg.config), msg.dag, msg.if_absent, done)
 
     def _on_action(self, incoming: Incoming) -> None:
         msg: p.JobAction = incoming.msg
@@ -66,6 +73,10 @@ class ClientRequests:
 
     def _on_delete_snapshot(self, incoming: Incoming) -> None:
         name = check_path_name("snapshot", incoming.msg.name)
-        if not self._jobs.snapshots.delete_named(name):
-            raise SnapshotNotFoundError(f"Didn't find a snapshot named '{name}'")
-        self._reply(incoming, p.Ack())
+
+        def done(found: bool) -> None:
+            if found:
+                self._reply(incoming, p.Ack())
+            else:
+                self._error(incoming, SnapshotNotFoundError(f"Didn't find a snapshot named '{name}'"))
+        self._jobs.delete_named_snapshot(name, done)

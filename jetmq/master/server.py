@@ -25,12 +25,14 @@ from jetmq.errors import AddressInUseError, ClusterStartError, MemberNotFoundErr
 from jetmq.ids import MAX_NODE_ID, FlakeIdGenerator
 from jetmq.master.coordinator import JobCoordinator
 from jetmq.master.datadir import DataDir
-from jetmq.master.jobs import JobRepository
+from jetmq.master.repository import JobRepository
 from jetmq.master.requests import ClientRequests
 from jetmq.master.topology import TopologyPolicy
 from jetmq.master.store import NamedStore
 from jetmq.master.launcher import STOP_GRACE_S, MemberLauncher, describe_exit
-from jetmq.master.membership import JoinRateLimit, Membership
+from jetmq.master.io import IoWorker
+from jetmq.master.loopstats import TurnMeter
+from jetmq.master.membership import ChangeKind, JoinRateLimit, Membership, RejoinBackoff
 from jetmq.master.quarantine import Quarantine
 from jetmq.transport import Incoming, Poller, RouterSocket, tcp_endpoint
 
@@ -40,10 +42,10 @@ log = logging.getLogger(__name__)
 LOCAL_PID_CHECK_INTERVAL_S = 0.2
 #: Upper bound on one poll, so expiry and heartbeats run even when all is quiet.
 MAX_POLL_S = 0.1
-#: A turn of the loop longer than this is logged: heartbeats and requests waited for it.
-SLOW_TURN_S = 0.25
 #: How long a stopping master may take to deliver its last replies and Shutdown messages.
 SHUTDOWN_LINGER_MS = 1000
+#: At shutdown, how long pending disk work may take to finish.
+IO_STOP_TIMEOUT_S = 10.0
 #: The same error of the master's loop is logged at most this often.
 ERROR_LOG_INTERVAL_S = 60.0
 #: Members that may join a second (the master's own forked members aside), and how many at once.
@@ -74,21 +76,32 @@ class MasterServer:
         self._next_pid_check = 0.0
         self._last_error_logged: dict[tuple[str, str], float] = {}
         self._joins = JoinRateLimit(JOINS_PER_S, JOIN_BURST)
+        self._rejoins = RejoinBackoff()
+        self.membership.add_listener(
+            lambda change: self._rejoins.departed(change.member.uuid, time.monotonic())
+            if change.kind is ChangeKind.REMOVED else None)
         self._deferral_logged = -JOIN_DEFERRAL_LOG_INTERVAL_S
         self.handlers: dict[type, Callable[[Incoming], None]] = {
             p.Hello: self._on_hello,
-            p.Heartbeat: self._on_member_message,
+            p.Heartbeat: self._on_heartbeat,
             p.Goodbye: self._on_goodbye,
             p.ClusterRequest: self._on_cluster_request,
             p.StopClusterRequest: self._on_stop_request,
+            p.MasterStatsRequest: self._on_stats_request,
         }
+        self._bytes_from_members = self._bytes_to_members = self._largest_to_members = 0
+        # disk work runs off the loop: job records, commits and the structures log in order on
+        # one thread, copies and deletions of snapshots on another (see master/io.py)
+        self.store_io = IoWorker("store")
+        self.bulk_io = IoWorker("bulk")
+        self.turns = TurnMeter()
         self.coordinator = JobCoordinator(self.membership, self._send_to_member,
                                           FlakeIdGenerator(os.getpid() & MAX_NODE_ID),
-                                          NamedStore(),
+                                          NamedStore(self.store_io),
                                           JobRepository(self.data_dir.jobs_dir, config.job_result_ttl_ms,
                                                         config.max_job_results,
                                                         Quarantine(self.data_dir.quarantine_dir)),
-                                          self.data_dir.snapshots_dir)
+                                          self.data_dir.snapshots_dir, self.store_io, self.bulk_io)
         self.handlers.update(ClientRequests(self.coordinator, self._reply).handlers())
         self.topology = TopologyPolicy(self.coordinator, self.membership, config.scale_up_delay_ms,
                                        self._send_to_member)
@@ -146,6 +159,8 @@ class MasterServer:
         self._poller = Poller()
         self._poller.register(self.router)
         self._poller.register(self._monitor)
+        self._poller.register(self.store_io.fd)
+        self._poller.register(self.bulk_io.fd)
         self._install_signal_handlers()
         log.info("master %s (pid %d) listening on %s, data dir %s", self.uuid, os.getpid(), self.address,
                  self.data_dir.root)
@@ -188,6 +203,9 @@ class MasterServer:
         if self.router is not None:
             self._wait_for_joined_members_to_hang_up(STOP_GRACE_S)
             self.router.close(linger_ms=SHUTDOWN_LINGER_MS)
+        self.store_io.stop(IO_STOP_TIMEOUT_S)  # job records and the structures log reach the disk first
+        self.bulk_io.stop(IO_STOP_TIMEOUT_S)
+        self.coordinator.store.close()
         self.data_dir.release()
         signal.set_wakeup_fd(-1)
         log.info("master stopped")
@@ -204,12 +222,9 @@ class MasterServer:
 
     def _poll_once(self) -> None:
         ready_list = self._poller.poll(MAX_POLL_S)
-        started = time.monotonic()
+        self.turns.begin()
         self._handle(ready_list)
-        busy = time.monotonic() - started
-        if busy > SLOW_TURN_S:
-            log.warning("the master's loop was busy for %.0f ms in one turn: heartbeats and requests waited",
-                        busy * 1000)
+        self.turns.end()
 
     def _handle(self, ready_list: list) -> None:
         for ready in ready_list:
@@ -221,6 +236,10 @@ class MasterServer:
                 self._survive(self._on_disconnects, self._monitor.recv_disconnected_fds())
             elif ready == self._signal_rfd:
                 self._on_signals()
+            elif ready == self.store_io.fd:
+                self._survive(self.store_io.drain)
+            elif ready == self.bulk_io.fd:
+                self._survive(self.bulk_io.drain)
             else:
                 self._survive(self._on_child_exit, ready)
         self._survive(self._tick, time.monotonic())
@@ -229,8 +248,10 @@ class MasterServer:
         """Run one step of the loop; an error in it is logged (at most once a minute per
         kind and place) and the master goes on: a full disk or a bug in one job's
         handling must not take the cluster's control plane down."""
+        started = time.monotonic()
         try:
             step(*args)
+            self.turns.step(getattr(step, "__name__", "step"), time.monotonic() - started)
         except ClusterStartError:
             raise
         except Exception as e:
@@ -248,8 +269,10 @@ class MasterServer:
                 log.warning("dropped %s from peer %s: not a request the master serves",
                             type(incoming.msg).__name__, incoming.peer.hex())
                 continue
+            started = time.monotonic()
             try:
                 handler(incoming)
+                self.turns.step(type(incoming.msg).__name__, time.monotonic() - started)
             except Exception as e:  # a bad request must never take the master down
                 log.exception("handling %s failed", type(incoming.msg).__name__)
                 self.router.send(incoming.peer, p.ErrorReply(type(e).__name__, str(e)), incoming.corr)
@@ -261,7 +284,7 @@ class MasterServer:
         if now >= self._next_heartbeat:
             self._next_heartbeat = now + self._interval_s
             for record in self.membership.records():
-                self.router.send(record.peer, p.Heartbeat())
+                self.router.send(record.peer, p.Heartbeat(0))
         if now >= self._next_pid_check:
             self._next_pid_check = now + LOCAL_PID_CHECK_INTERVAL_S
             self._check_local_joined_members()
@@ -343,17 +366,19 @@ class MasterServer:
         now = time.monotonic()
         joining = hello.member_uuid not in self.membership and not (
             self.launcher is not None and self.launcher.forked(hello.member_uuid))
-        if joining and not self._joins.admit(now):
+        backoff = self._rejoins.wait_s(hello.member_uuid, now) if hello.member_uuid not in self.membership else 0
+        if backoff > 0 or (joining and not self._joins.admit(now)):
             if now - self._deferral_logged >= JOIN_DEFERRAL_LOG_INTERVAL_S:
                 self._deferral_logged = now
-                log.warning("deferring the join of member %s (%s): more than %.0f members a second are joining",
-                            hello.member_uuid, hello.data_address, JOINS_PER_S)
+                why = (f"it dropped out and rejoined too often: it waits {backoff:.1f} s more" if backoff > 0 else
+                       f"more than {JOINS_PER_S:.0f} members a second are joining")
+                log.warning("deferring the join of member %s (%s): %s", hello.member_uuid, hello.data_address, why)
             return  # no answer: it says hello again a heartbeat interval later
         info = p.MemberInfo(hello.member_uuid, hello.data_address, hello.pid, hello.host, hello.forked)
         self.membership.add(info, incoming.peer, incoming.fd, now)
         self.router.send(incoming.peer, p.Welcome(
             self.uuid, self.config.heartbeat_interval_ms, self.config.heartbeat_timeout_ms,
-            self.membership.version))
+            self.membership.version, str(self.data_dir.snapshots_dir.resolve())))
 
     def _member_of(self, incoming: Incoming):
         record = self.membership.by_peer(incoming.peer)
@@ -363,21 +388,33 @@ class MasterServer:
             record.last_seen = time.monotonic()
         return record
 
-    def _on_member_message(self, incoming: Incoming) -> None:
-        self._member_of(incoming)
+    def _on_heartbeat(self, incoming: Incoming) -> None:
+        record = self._member_of(incoming)
+        if record is not None:
+            self.membership.heard_stall(record, incoming.msg.stalled_ms)
 
     def _from_member(self, handler):
         """A handler of a message only members send, called with the sender's uuid."""
         def handle(incoming: Incoming) -> None:
             record = self._member_of(incoming)
             if record is not None:
+                self._bytes_from_members += incoming.size
                 handler(record.info.uuid, incoming.msg)
         return handle
 
     def _send_to_member(self, uuid: str, msg) -> None:
         record = self.membership.get(uuid)
-        if record is None or not self.router.send(record.peer, msg):
+        sent = self.router.send(record.peer, msg) if record is not None else 0
+        if not sent:
             log.warning("could not send %s to member %s", type(msg).__name__, uuid)
+        self._bytes_to_members += sent
+        self._largest_to_members = max(self._largest_to_members, sent)
+
+    def _on_stats_request(self, incoming: Incoming) -> None:
+        turns = self.turns
+        self._reply(incoming, p.MasterStatsReply(
+            turns.turns, turns.slow_turns, round(turns.longest_s * 1000, 1), turns.longest_step,
+            self._bytes_from_members, self._bytes_to_members, self._largest_to_members))
 
     def _reply(self, incoming: Incoming, msg) -> None:
         self.router.send(incoming.peer, msg, incoming.corr)
@@ -392,7 +429,8 @@ class MasterServer:
         self.router.send(incoming.peer, p.ClusterReply(
             state="ACTIVE", version=__version__, cluster_name=self.config.cluster_name,
             master_pid=os.getpid(), master_host=socket.gethostname(), membership_version=self.membership.version,
-            members=self.membership.infos()), incoming.corr)
+            members=self.membership.infos(), stalled_ms=tuple(r.stalled_ms for r in self.membership.records())),
+            incoming.corr)
 
     def _on_stop_member(self, incoming: Incoming) -> None:
         uuid = incoming.msg.member_uuid

@@ -43,19 +43,13 @@ class TopologyPolicy:
 
     def on_change(self, change: MembershipChange) -> None:
         if change.kind is ChangeKind.ADDED:
-            size = len(self._jobs.available_members())
-            for job in self._jobs.jobs.values():
-                if job.config.split_brain_protection and job.status.is_active:
-                    job.quorum = max(job.quorum, size // 2 + 1)  # raised as members join, never lowered
+            self._jobs.members_joined()
             self._scale_up_at = time.monotonic() + self._delay_s
-            self._jobs.start_waiting_jobs()
             return
-        self._jobs.leaving.discard(change.member.uuid)
+        self._jobs.member_gone(change.member.uuid)
         self._told.discard(change.member.uuid)
-        for job in list(self._jobs.jobs.values()):
-            execution = job.execution
-            if execution is None or change.member.uuid not in execution.member_uuids:
-                continue
+        self._jobs.postpone_restarts(time.monotonic())
+        for job in self._jobs.jobs_on(change.member.uuid):
             self._member_removed(job, change)
 
     def _member_removed(self, job, change: MembershipChange) -> None:
@@ -64,7 +58,7 @@ class TopologyPolicy:
             return  # the job was terminating anyway
         if job.config.auto_scaling:
             log.info("job %s: member %s (%s) left: restarting", job.id_string, uuid, address)
-            self._jobs.terminate(job, TerminationMode.RESTART_FORCEFUL, f"member {uuid} left the cluster")
+            self._jobs.restart_after_member_loss(job, uuid)
         elif not job.uses_snapshots:
             self._jobs.fail(job, f"TopologyChangedException: member {uuid} ({address}) left the cluster "
                                  f"and the job has auto-scaling off and no processing guarantee")
@@ -79,18 +73,18 @@ class TopologyPolicy:
         if uuid not in self._membership:
             return
         log.info("member %s is leaving: its jobs restart on the other members first", uuid)
-        self._jobs.leaving.add(uuid)
+        self._jobs.members_leaving({uuid})
         self._move_jobs_off_leaving_members()
 
     def _move_jobs_off_leaving_members(self) -> None:
         leaving = self._jobs.leaving
         busy = set()
-        for job in self._jobs.jobs.values():
+        for job in self._jobs.jobs():
             execution = job.execution
             if execution is None or not leaving.intersection(execution.member_uuids):
                 continue
             busy.update(leaving.intersection(execution.member_uuids))
-            if job.status is S.RUNNING and job.terminating is None:
+            if job.status is S.RUNNING and job.termination is None:
                 self._jobs.request_termination(job, TerminationMode.RESTART_GRACEFUL)
         for uuid in leaving - busy - self._told:
             self._told.add(uuid)
@@ -105,9 +99,9 @@ class TopologyPolicy:
             return
         self._scale_up_at = None
         size = len(self._jobs.available_members())
-        for job in list(self._jobs.jobs.values()):
+        for job in self._jobs.jobs():
             execution = job.execution
-            if (job.status is S.RUNNING and job.config.auto_scaling and job.terminating is None
+            if (job.status is S.RUNNING and job.config.auto_scaling and job.termination is None
                     and execution is not None and len(execution.member_uuids) < size):
                 log.info("job %s: scaling up from %d to %d members", job.id_string, len(execution.member_uuids), size)
                 self._jobs.request_termination(job, TerminationMode.RESTART_GRACEFUL)

@@ -1,9 +1,11 @@
 """The executions a member runs, and their data connections to other members.
 
-The master sends InitExecution (the member builds its tasklets and connects to its
-peers' data sockets), then StartExecution once every member is ready; the member
-answers ExecutionInitialized and, at the end, ExecutionFinished with a failure text
-or None. TerminateExecution drops an execution at once.
+The master sends InitExecution (the member reads the state it owns from the snapshot
+store, builds its tasklets and connects to its peers' data sockets), then
+StartExecution once every member is ready; the member answers ExecutionInitialized
+and, at the end, ExecutionFinished with a failure text or None. TerminateExecution
+drops an execution at once. For snapshots, the member writes its state and the
+exactly-once output they cover into the store itself (see member/snapshots.py).
 """
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ from jetmq import serialization
 from jetmq.member.engine.dataplane import (CREDIT, HEADER, KIND_BATCH, KIND_BATCH_LZ4, KIND_CREDIT,
                                            DataPlaneViolation)
 from jetmq.member.engine.execution import Execution, ExecutionFailed, Plan, failure_text
+from jetmq.member.snapshots import MemberSnapshots, StagedOutput
+from jetmq.storage.snapshots import SnapshotDamagedError
 from jetmq.transport import DataDealer, DataRouter, Poller
 
 log = logging.getLogger(__name__)
@@ -24,8 +28,6 @@ log = logging.getLogger(__name__)
 DATA_LINGER_MS = 5000
 #: How many completed executions a member remembers, to answer snapshots of them.
 COMPLETED_MEMORY = 1000
-#: A SnapshotChunk message carries about this many bytes of pickled state.
-SNAPSHOT_CHUNK_BYTES = 4 << 20
 
 
 @dataclass
@@ -34,6 +36,7 @@ class RunningExecution:
     dealers: dict[int, DataDealer]  # member index -> outbound connection
     started: bool = False
     identities: dict[int, bytes] = field(default_factory=dict)  # member index -> its dealer's identity
+    staged: StagedOutput = field(default_factory=StagedOutput)  # exactly-once output not yet covered
 
 
 def dealer_identity(member_uuid: str, execution_id: int) -> bytes:
@@ -47,6 +50,8 @@ class ExecutionService:
         self._poller = poller
         self._send_to_master = send_to_master
         self._services = services
+        services.stage = self._stage
+        self.snapshots = MemberSnapshots()
         self._executions: dict[int, RunningExecution] = {}
         self._completed: deque[int] = deque(maxlen=COMPLETED_MEMORY)  # executions whose part here completed
         self._by_dealer: dict[DataDealer, int] = {}
@@ -70,19 +75,22 @@ class ExecutionService:
             if running is not None:
                 running.execution.start_snapshot(msg.snapshot_id, msg.terminal)
             elif msg.execution_id in self._completed:  # our part completed: no state left to save
-                self._send_to_master(p.SnapshotPhase1Done(msg.execution_id, msg.snapshot_id, None))
+                self._send_to_master(p.SnapshotPhase1Done(msg.execution_id, msg.snapshot_id, None, None))
             else:  # gone already: the master must not wait for it
-                self._send_to_master(p.SnapshotPhase1Done(msg.execution_id, msg.snapshot_id, "execution not running"))
+                self._send_to_master(p.SnapshotPhase1Done(msg.execution_id, msg.snapshot_id, "execution not running",
+                                                          None))
         elif isinstance(msg, p.SnapshotPhase2):
             running = self._executions.get(msg.execution_id)
             if running is not None:
+                if msg.success:
+                    running.staged.committed(msg.snapshot_id)
                 running.execution.commit_snapshot(msg.success)
         elif isinstance(msg, p.TerminateExecution):
             if msg.execution_id in self._executions:
                 log.info("execution %d terminated: %s", msg.execution_id, msg.reason)
                 self._remove(msg.execution_id)
             # answer also for an execution already gone, so the master never waits in vain
-            self._send_to_master(p.ExecutionFinished(msg.execution_id, None, terminated=True))
+            self._send_to_master(p.ExecutionFinished(msg.execution_id, None, terminated=True, final_output=None))
         else:
             return False
         return True
@@ -92,8 +100,7 @@ class ExecutionService:
             dag = serialization.loads(msg.dag)
             plan = Plan(msg.job_id, msg.execution_id, msg.member_index, len(msg.members), msg.partition_owners,
                         msg.config.get("processing_guarantee", "NONE"), self._services, msg.restored_snapshot_id)
-            restore = ({vertex.decode(): entries for vertex, entries in p.unpack_serialized(msg.restore)}
-                       if msg.restore else None)
+            restore = self.snapshots.restore(msg)
             dealers = {index: DataDealer(member.address, dealer_identity(self._uuid, msg.execution_id))
                        for index, member in enumerate(msg.members) if index != msg.member_index}
             execution = Execution(plan, dag, send=lambda m, h, b: dealers[m].send(h, b),
@@ -101,7 +108,7 @@ class ExecutionService:
                                   restore=restore,
                                   on_phase1_done=lambda sid, entries: self._phase1_done(msg.execution_id, sid,
                                                                                         entries))
-        except ExecutionFailed as e:
+        except (ExecutionFailed, SnapshotDamagedError) as e:
             self._send_to_master(p.ExecutionInitialized(msg.execution_id, str(e)))
             return
         except Exception as e:
@@ -123,22 +130,27 @@ class ExecutionService:
         self._send_to_master(p.ExecutionInitialized(msg.execution_id, None))
 
     def _phase1_done(self, execution_id: int, snapshot_id: int, entries: dict[str, list]) -> None:
-        """Stream this member's state to the master in chunks, then report phase 1 done."""
-        for vertex, groups in entries.items():
-            chunk, size = [], 0
-            for group in groups:
-                chunk.append(group)
-                size += len(group[1])
-                if size >= SNAPSHOT_CHUNK_BYTES:
-                    self._send_chunk(execution_id, snapshot_id, vertex, chunk)
-                    chunk, size = [], 0
-            if chunk:
-                self._send_chunk(execution_id, snapshot_id, vertex, chunk)
-        self._send_to_master(p.SnapshotPhase1Done(execution_id, snapshot_id, None))
+        """Write this member's state, and the output the snapshot covers, into the snapshot
+        store; then report phase 1 done with the files' names, sizes and checksums."""
+        running = self._executions.get(execution_id)
+        if running is None:
+            return
+        plan = running.execution.plan
+        try:
+            files = self.snapshots.write(plan.job_id, snapshot_id, plan.member_index, entries,
+                                         running.staged.up_to(snapshot_id))
+        except OSError as e:
+            log.warning("execution %d: cannot write snapshot %d: %s", execution_id, snapshot_id, e)
+            self._send_to_master(p.SnapshotPhase1Done(execution_id, snapshot_id,
+                                                      f"member {self._uuid} cannot write it: {e.strerror or e}", None))
+            return
+        self._send_to_master(p.SnapshotPhase1Done(execution_id, snapshot_id, None, files))
 
-    def _send_chunk(self, execution_id: int, snapshot_id: int, vertex: str, groups: list) -> None:
-        count = sum(group[2] for group in groups)
-        self._send_to_master(p.SnapshotChunk(execution_id, snapshot_id, vertex, count, p.pack_serialized(groups)))
+    def _stage(self, execution_id: int, epoch: int, kind: str, name: str, data: bytes) -> None:
+        """A sink's exactly-once output, kept here until a committed snapshot covers it."""
+        running = self._executions.get(execution_id)
+        if running is not None:
+            running.staged.add(epoch, kind, name, data)
 
     # ------------------------------------------------------------------ data plane
 
@@ -206,13 +218,23 @@ class ExecutionService:
         return progress
 
     def _finish(self, execution_id: int, failure: str | None, initialized: bool = True) -> None:
+        final_output = None
+        if failure is None:
+            running = self._executions[execution_id]
+            plan = running.execution.plan
+            try:
+                final_output = self.snapshots.write_final_output(plan.job_id, execution_id, plan.member_index,
+                                                                 running.staged.all())
+            except OSError as e:
+                failure = f"member {self._uuid} cannot write its exactly-once output: {e.strerror or e}"
         if failure is not None:
             log.warning("execution %d failed: %s", execution_id, failure)
         self._remove(execution_id, linger_ms=DATA_LINGER_MS if failure is None else 0)
         if failure is None:
             self._completed.append(execution_id)
         if initialized:
-            self._send_to_master(p.ExecutionFinished(execution_id, failure, terminated=False))
+            self._send_to_master(p.ExecutionFinished(execution_id, failure, terminated=False,
+                                                     final_output=final_output))
         else:
             self._send_to_master(p.ExecutionInitialized(execution_id, failure))
 

@@ -51,6 +51,8 @@ class MasterLink(threading.Thread):
         self.joined_event = threading.Event()
         self._hello_corr = 0  # correlation id of the last Hello: only a refusal of it is final
         self._leave_deadline = 0.0  # when a leaving link stops waiting for GoodbyeAck
+        #: the last monotonic time the member's main loop ran (it sets this every turn)
+        self.main_alive_at = time.monotonic()
 
     def stop(self) -> None:
         """End the link: a Goodbye already passed to it still goes out, and is waited on."""
@@ -166,7 +168,7 @@ class MasterLink(threading.Thread):
                 self._master_lost(f"no heartbeat from the master for {now - self._last_master_seen:.1f} s")
             elif now >= self._next_heartbeat:
                 self._next_heartbeat = now + self._interval_s
-                self._dealer.send(p.Heartbeat())
+                self._dealer.send(p.Heartbeat(int(max(0.0, now - self.main_alive_at) * 1000)))
 
     def _master_lost(self, reason: str) -> None:
         log.warning("master lost: %s", reason)

@@ -81,7 +81,9 @@ class MemberRuntime:
 
     def _loop(self, poller: Poller) -> None:
         """Run executions; wait on the sockets only when no tasklet made progress."""
+        link = self.link
         while self._exit_code is None:
+            link.main_alive_at = time.monotonic()  # read by the link thread for its heartbeats
             progress = self.executions.step()
             if progress:
                 timeout = 0.0
@@ -127,7 +129,9 @@ class MemberRuntime:
             elif self.executions.on_message(msg):
                 pass
             elif isinstance(msg, p.Welcome):
-                log.info("joined the cluster (membership version %d)", msg.membership_version)
+                log.info("joined the cluster (membership version %d; snapshot store %s)", msg.membership_version,
+                         msg.snapshot_root)
+                self.executions.snapshots.set_root(msg.snapshot_root)
                 if self._on_joined is not None:
                     self._on_joined()
             else:

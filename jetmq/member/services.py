@@ -18,6 +18,9 @@ class ClusterServices:
         self._send = send_to_master
         self._master_address = master_address
         self._requester: Requester | None = None
+        #: ``stage(execution_id, epoch, kind, name, data)`` keeps exactly-once output on this
+        #: member until a snapshot covers it (the member's ExecutionService sets it)
+        self.stage: Callable[[int, int, str, str, bytes], None] = lambda *write: None
 
     def map_put_all(self, name: str, entries: Iterable[tuple]) -> None:
         if blob := _pack_entries(entries):
@@ -30,12 +33,12 @@ class ClusterServices:
     def stage_map_put_all(self, execution_id: int, epoch: int, name: str, entries: Iterable[tuple]) -> None:
         """Exactly-once: these entries become visible when snapshot ``epoch`` commits."""
         if blob := _pack_entries(entries):
-            self._send(p.StagedWrite(execution_id, epoch, "map", name, blob))
+            self.stage(execution_id, epoch, "map", name, blob)
 
     def stage_list_add_all(self, execution_id: int, epoch: int, name: str, items: Iterable) -> None:
         """Exactly-once: these items become visible when snapshot ``epoch`` commits."""
         if blob := _pack_items(items):
-            self._send(p.StagedWrite(execution_id, epoch, "list", name, blob))
+            self.stage(execution_id, epoch, "list", name, blob)
 
     def observable_attach(self, name: str, job_id: int) -> None:
         self._send(p.ObservableAttach(name, job_id))

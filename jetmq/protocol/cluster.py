@@ -45,6 +45,7 @@ class Welcome:
     heartbeat_interval_ms: int
     heartbeat_timeout_ms: int
     membership_version: int
+    snapshot_root: str  # the snapshot store, where members write and read snapshots themselves
 
 
 @message
@@ -56,7 +57,11 @@ class Refused:
 
 @message
 class Heartbeat:
-    """A sign of life; sent both ways every heartbeat interval."""
+    """A sign of life; sent both ways every heartbeat interval. A member's says how long
+    its main loop has not run (``stalled_ms``): its heartbeats come from a thread of their
+    own, so a member stuck in user code is alive, and must be seen as stuck."""
+
+    stalled_ms: int
 
 
 @message
@@ -123,6 +128,7 @@ class ClusterReply:
     master_host: str
     membership_version: int
     members: tuple[MemberInfo, ...]
+    stalled_ms: tuple[int, ...]  # per member, how long its main loop has not run (as last heard)
 
 
 @message
@@ -134,6 +140,27 @@ class StopClusterRequest:
 class StopClusterReply:
     master_pid: int
     member_pids: tuple[int, ...]
+
+
+@message
+class MasterStatsRequest:
+    """Ask for the master's own counters (how its loop fares, what it carries)."""
+
+
+@message
+class MasterStatsReply:
+    """The master's counters since it started: turns of its loop, the slow ones (over
+    50 ms), the longest and the step that took most of it, and the bytes of messages
+    it took from and sent to members (state never travels through the master: these
+    stay small whatever the size of the jobs' state)."""
+
+    turns: int
+    slow_turns: int
+    longest_turn_ms: float
+    longest_turn_step: str
+    bytes_from_members: int
+    bytes_to_members: int
+    largest_message_to_members: int
 
 
 @message

@@ -145,6 +145,26 @@ class SerializedReply:
 # Executions: master <-> member
 
 
+@nested
+class FileRef:
+    """A file of the snapshot store, as a manifest names it: checked against size and CRC-32."""
+
+    name: str  # relative to the directory it is in (a snapshot's, or the store's for final output)
+    size: int
+    crc32: int
+
+
+@nested
+class SnapshotFiles:
+    """What one member wrote into a snapshot's directory (the master reads none of it)."""
+
+    member_index: int
+    state: FileRef  # segments of lz4-compressed state
+    index: FileRef  # where each (vertex, partition) segment is in ``state``
+    staged: FileRef | None  # exactly-once output the snapshot covers
+    entries: int  # state entries in all
+
+
 @message
 class InitExecution:
     """Prepare an execution: the DAG (opaque to the master) and the plan for this member."""
@@ -157,7 +177,7 @@ class InitExecution:
     config: dict[str, typing.Any]
     dag: bytes
     restored_snapshot_id: int  # -1: the job starts with empty state
-    restore: bytes | None  # this member's state: packed [(vertex, [(partition, pickled entries, count)])]
+    restore_dir: str | None  # the snapshot to restore, relative to the snapshot store; members read it
 
 
 @message
@@ -180,11 +200,14 @@ class TerminateExecution:
 @message
 class ExecutionFinished:
     """A member's part of an execution ended: completed (no failure), failed, or
-    stopped because the master told it to terminate (``terminated``)."""
+    stopped because the master told it to terminate (``terminated``). A member whose
+    part completed names the file of its exactly-once output not yet covered by a
+    committed snapshot (relative to the snapshot store), if it has any."""
 
     execution_id: int
     failure: str | None
     terminated: bool
+    final_output: FileRef | None
 
 
 @message
@@ -197,24 +220,15 @@ class StartSnapshot:
 
 
 @message
-class SnapshotChunk:
-    """Some of a vertex's state on one member: a packed list of (partition, pickled list of
-    (key, value), entry count); partition -1 holds broadcast entries."""
-
-    execution_id: int
-    snapshot_id: int
-    vertex: str
-    entry_count: int
-    entries: bytes
-
-
-@message
 class SnapshotPhase1Done:
-    """Every processor of this member saved its state (after the chunks, on the same link)."""
+    """Every processor of this member saved its state, and the member wrote it (and the
+    exactly-once output it covers) into the snapshot's directory: ``files``, or None
+    when it has nothing to save (its part completed)."""
 
     execution_id: int
     snapshot_id: int
     failure: str | None
+    files: SnapshotFiles | None
 
 
 @message
@@ -224,20 +238,6 @@ class SnapshotPhase2:
     execution_id: int
     snapshot_id: int
     success: bool
-
-
-@message
-class StagedWrite:
-    """Exactly-once sink output of one epoch (the items before barrier ``epoch``; -1 for
-    those after the last barrier), applied when snapshot ``epoch`` commits (or when the
-    job completes), dropped if the execution ends otherwise. ``kind`` is "map" or "list";
-    ``data`` is as in MapPutAll / ListAddAll."""
-
-    execution_id: int
-    epoch: int
-    kind: str
-    name: str
-    data: bytes
 
 
 @message

@@ -440,7 +440,7 @@ def targeted_bad_messages() -> list[list[bytes]]:
         frames_with_body("Welcome", {"master_uuid": "x", "heartbeat_interval_ms": 1, "heartbeat_timeout_ms": 2,
                                      "membership_version": 3}),  # a type the master does not serve
         p.encode(p.ErrorReply("JetError", "not for the master")),
-        p.encode(p.ClusterReply("ACTIVE", "0", "jet", 1, "h", 1, ())),
+        p.encode(p.ClusterReply("ACTIVE", "0", "jet", 1, "h", 1, (), ())),
         [p.MAGIC, header(), b"ClusterRequest", os.urandom(5 * 1024 * 1024)],  # a huge frame
         [os.urandom(5 * 1024 * 1024)],
     ]
@@ -553,7 +553,7 @@ def test_malformed_zeromq_messages_leave_the_master_serving_the_same_members(clu
     for frames in targeted_bad_messages():
         dealer.send_multipart(frames)
     # and a Heartbeat and a Goodbye from peers that never said hello, which are refused
-    for msg in (p.Heartbeat(), p.Goodbye("never joined")):
+    for msg in (p.Heartbeat(0), p.Goodbye("never joined")):
         stranger = dealer_to(zmq_context, cluster.address)
         stranger.send_multipart(p.encode(msg))
         refused, _ = expect_reply(stranger)
@@ -710,14 +710,14 @@ def test_a_stale_refusal_does_not_make_a_rejoining_joined_member_quit(processes,
     master = FakeMaster(zmq_context, port)
     member = start_joined_member(processes, f"127.0.0.1:{port}", tmp_path / "member.log")
     peer, _hello = master.expect(p.Hello, member, JOIN_TIMEOUT_S)
-    master.send(peer, p.Welcome("fake-master", INTERVAL_MS, TIMEOUT_MS, 1))
+    master.send(peer, p.Welcome("fake-master", INTERVAL_MS, TIMEOUT_MS, 1, "/nonexistent"))
     master.expect(p.Heartbeat, member, 5)
     # When two heartbeats are refused back to back
     master.send(peer, p.Refused("unknown member: say Hello first"))
     master.send(peer, p.Refused("unknown member: say Hello first"))
     # Then the member says hello again, and is a member once welcomed
     peer, _hello = master.expect(p.Hello, member, 5)
-    master.send(peer, p.Welcome("fake-master", INTERVAL_MS, TIMEOUT_MS, 2))
+    master.send(peer, p.Welcome("fake-master", INTERVAL_MS, TIMEOUT_MS, 2, "/nonexistent"))
     master.expect(p.Heartbeat, member, 5)
     assert member.poll() is None
     # and SIGTERM still ends it gracefully: it asks to leave, the master lets it go

@@ -210,7 +210,7 @@ class Ballast(Processor):
             self.ballast = value
 
 
-def test_a_chunk_the_file_size_limit_refuses_fails_the_snapshot_though_its_small_files_fit(processes, tmp_path):
+def test_state_the_file_size_limit_refuses_fails_the_snapshot_though_its_small_files_fit(processes, tmp_path):
     # Given an exactly-once job whose every snapshot holds a 256 KiB chunk
     cluster = start_cluster(tmp_path / "data")
     try:
@@ -224,9 +224,12 @@ def test_a_chunk_the_file_size_limit_refuses_fails_the_snapshot_though_its_small
         job = cluster.new_job(dag, JobConfig(processing_guarantee=ProcessingGuarantee.EXACTLY_ONCE,
                                              snapshot_interval_ms=SNAPSHOT_INTERVAL_MS))
         wait_until(lambda: job.metrics()["last_snapshot_id"] >= 1, WAIT_S, "no snapshot committed")
-        # When the master may write no file past 128 KiB (its small files still fit: EFBIG, not ENOSPC)
+        # When the members, which write their own state, may write no file past 128 KiB (the
+        # snapshot's small files still fit: EFBIG, not ENOSPC)
         limit = 128 * 1024
-        resource.prlimit(cluster.master_pid, resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+        members = [m.pid for m in cluster.cluster().members]
+        for pid in members:
+            resource.prlimit(pid, resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
         good = job.metrics()["last_snapshot_id"]
         wait_until(lambda: len(failed_snapshot_lines(cluster.data_dir)) >= 3, WAIT_S,
                    lambda: f"fewer than 3 snapshots failed: {failed_snapshot_lines(cluster.data_dir)}")
@@ -237,7 +240,8 @@ def test_a_chunk_the_file_size_limit_refuses_fails_the_snapshot_though_its_small
         assert last <= good + 1
         assert job.status is JobStatus.RUNNING
         # When the limit is lifted, snapshots commit again, and a restore from one is exactly-once
-        resource.prlimit(cluster.master_pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        for pid in members:
+            resource.prlimit(pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
         wait_until(lambda: job.metrics()["last_snapshot_id"] > last, WAIT_S, "no snapshot after the limit went")
         kill_a_member_then_check_exactly_once(cluster, job, last)
     finally:

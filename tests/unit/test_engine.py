@@ -418,7 +418,7 @@ def test_a_completed_source_keeps_its_position_in_later_snapshots():
         for _ in range(100):
             execution.step()
         groups = reported[snapshot_id]["source"]
-        entries = [entry for _partition, blob, _count in groups for entry in pickle.loads(blob)]
+        entries = [entry for _partition, blob, _count in groups for entry in zip(*pickle.loads(blob))]
         assert entries == [(ItemsSourceProcessor.POSITION, 10)]
         execution.commit_snapshot(True)
 
@@ -469,7 +469,7 @@ def test_a_processor_not_ready_to_prepare_the_commit_saves_its_state_only_once()
     processor = next(t.processor for t in execution.processor_tasklets if t.context.vertex_name == "counter")
     assert processor.save_calls == 1
     assert processor.prepare_calls == 3
-    entries = [e for _p, blob, _c in reported[0]["counter"] for e in pickle.loads(blob)]
+    entries = [e for _p, blob, _c in reported[0]["counter"] for e in zip(*pickle.loads(blob))]
     assert sorted(entries) == [(key, 10) for key in range(5)]
 
 

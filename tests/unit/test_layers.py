@@ -18,7 +18,7 @@ RANKS = {
     "pipeline": 3,
     "protocol": 4,
     "transport": 5,
-    "requester": 6,
+    "requester": 6, "storage": 6.5,
     "master": 7, "member": 7,
     "job": 8, "observable": 8,
     "bootstrap": 10.5,

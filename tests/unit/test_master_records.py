@@ -1,5 +1,4 @@
 """What the master reads back at start: bad records are quarantined, never fatal, never hiding good ones."""
-import json
 import os
 import struct
 import zlib
@@ -10,7 +9,8 @@ from jetmq.config import JobConfig
 from jetmq.errors import JetError
 from jetmq.ids import id_to_string
 from jetmq.job_status import JobStatus
-from jetmq.master.jobs import JobRecord, JobRepository
+from jetmq.master.jobs import JobRecord
+from jetmq.master.repository import JobRepository, encode
 from jetmq.master.quarantine import Quarantine
 from jetmq.master.store import NamedStore
 from jetmq.protocol import pack_serialized
@@ -113,7 +113,7 @@ def test_malformed_changes_from_a_peer_are_refused_before_they_are_logged(tmp_pa
 
 def saved_job(repository: JobRepository, job_id: int, name: str) -> JobRecord:
     job = JobRecord(job_id, JobConfig(name=name), b"dag bytes", 1_600_000_000_000)
-    repository.create(job)
+    repository.create(job.job_id, job.dag, encode(job))
     return job
 
 

@@ -193,3 +193,20 @@ def test_joins_beyond_the_burst_wait_for_the_rate():
     assert [limit.admit(101.0) for _ in range(6)] == [True] * 5 + [False]
     # and after a quiet while the burst is back, never beyond it
     assert sum(limit.admit(200.0) for _ in range(20)) == 10
+
+
+def test_a_member_that_keeps_rejoining_waits_longer_each_time():
+    from jetmq.master.membership import RejoinBackoff
+    backoff = RejoinBackoff(window_s=60, free=2, base_s=1, cap_s=4)
+    backoff.departed("m", 0.0)
+    backoff.departed("m", 1.0)
+    assert backoff.wait_s("m", 1.0) == 0  # two departures are free
+    backoff.departed("m", 2.0)
+    assert backoff.wait_s("m", 2.0) == 1 and backoff.wait_s("m", 3.0) == 0
+    backoff.departed("m", 3.0)
+    assert backoff.wait_s("m", 3.0) == 2
+    for t in (10.0, 11.0, 12.0):
+        backoff.departed("m", t)
+    assert backoff.wait_s("m", 12.0) == 4  # capped
+    assert backoff.wait_s("other", 12.0) == 0
+    assert backoff.wait_s("m", 200.0) == 0  # the window has passed

@@ -144,7 +144,7 @@ def test_every_message_type_round_trips_through_encode_and_decode(name, cls):
 
 def test_member_info_tuples_round_trip_inside_a_cluster_reply():
     members = tuple(MemberInfo(f"uuid-{i}", f"127.0.0.1:{5000 + i}", 100 + i, "host", i % 2 == 0) for i in range(5))
-    reply = protocol.ClusterReply("ACTIVE", "0.1.0", "jet", 42, "host", 7, members)
+    reply = protocol.ClusterReply("ACTIVE", "0.1.0", "jet", 42, "host", 7, members, (0, 0, 12_000, 0, 3))
     decoded, corr = decode(encode(reply, 9))
     assert decoded == reply and corr == 9
     assert all(type(m) is MemberInfo for m in decoded.members)
@@ -214,7 +214,7 @@ def test_decode_rejects_another_protocol_version(version):
 @pytest.mark.parametrize("name", [b"NoSuchMsg", b"MemberInfo", b"heartbeat", b"", b"Heartbeat ", b"\xff\xfe",
                                   b"ProtocolError", b"__class__"])
 def test_decode_rejects_unknown_message_types(name):
-    frames = encode(protocol.Heartbeat())
+    frames = encode(protocol.Heartbeat(0))
     with pytest.raises(ProtocolError):
         decode([frames[0], frames[1], name, frames[3]])
 
@@ -250,7 +250,7 @@ def test_decode_rejects_a_body_with_a_missing_or_an_extra_field(name, cls):
 
 
 def test_decode_rejects_an_extra_field_in_a_fieldless_message():
-    frames = encode(protocol.Heartbeat())
+    frames = encode(protocol.ClusterRequest())
     with pytest.raises(ProtocolError):
         decode(with_body(frames, {"reason": "x"}))
 
@@ -325,7 +325,7 @@ def test_decode_rejects_fields_of_the_wrong_type(name, cls):
 
 
 def test_decode_rejects_wrongly_typed_fields_inside_nested_member_infos():
-    reply = protocol.ClusterReply("ACTIVE", "0.1.0", "jet", 1, "h", 1, (MemberInfo("u", "a:1", 2, "h", True),))
+    reply = protocol.ClusterReply("ACTIVE", "0.1.0", "jet", 1, "h", 1, (MemberInfo("u", "a:1", 2, "h", True),), (0,))
     frames = encode(reply)
     body = body_of(frames)
     accepted = []

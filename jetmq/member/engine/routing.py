@@ -7,12 +7,14 @@ target, so each consumer sees every producer's watermarks, barriers and DONE.
 """
 from __future__ import annotations
 
+import operator
 from typing import Callable, Sequence
 
 from jetmq.core.dag import RoutingPolicy as Routing
 from jetmq.core.markers import MARKER_TYPES
 from jetmq.core.partition import _GOLDEN32, _MASK32, PARTITION_COUNT, partition_of
 from jetmq.core.keys import specialize
+from jetmq.core.snapshot import BroadcastKey
 from jetmq.member.engine.queues import BatchQueue
 
 try:  # the C twin of OutboundEdge._split_memoized_py, built by setup.py when a compiler is there
@@ -137,3 +139,40 @@ class OutboundEdge:
             raise ValueError(f"an item of partition {partition_of(self._key_fn(item))} reached an edge "
                              f"where no target handles that partition: {item!r}")
         return outputs[:-1]
+
+
+# ---------------------------------------------------------------------------------
+# Snapshot entries by partition
+
+
+class _Broadcast(Exception):
+    """A broadcast entry among keyed ones: the batch takes the general path."""
+
+
+def _keyed_partition(key) -> int:
+    if type(key) is BroadcastKey:
+        raise _Broadcast
+    return partition_of(key)
+
+
+_IDENTITY_ROUTE = list(range(PARTITION_COUNT))
+_entry_key = operator.itemgetter(0)
+
+
+def group_by_partition(entries: list) -> dict[int, list]:
+    """State entries (key, value) by the partition of their key; broadcast entries
+    (BroadcastKey keys) under -1. Snapshots group every entry of every processor, so
+    keyed entries go through the C routing loop when it was built (route = partition)."""
+    if _split_c is not None and entries:
+        try:
+            split = _split_c(entries, _entry_key, _IDENTITY_ROUTE, PARTITION_COUNT, {}, 0, _keyed_partition)
+        except _Broadcast:
+            pass
+        else:
+            return {partition: group for partition, group in enumerate(split) if group}
+    groups: dict[int, list] = {}
+    for entry in entries:
+        key = entry[0]
+        partition = -1 if type(key) is BroadcastKey else partition_of(key)
+        groups.setdefault(partition, []).append(entry)
+    return groups
