@@ -77,8 +77,10 @@ class ClusterConfig:
     cluster_name: str = DEFAULT_CLUSTER_NAME
     bind_host: str = DEFAULT_BIND_HOST
     port: int = DEFAULT_PORT
+    advertise_host: str | None = None  # what the forked members advertise (see jetmq/netaddr.py)
     member_count: int = 2
     data_dir: Path | None = None
+    snapshot_dir: Path | None = None  # the snapshot store, shared by every host (default: <data-dir>/snapshots)
     heartbeat_interval_ms: int = HEARTBEAT_INTERVAL_MS
     heartbeat_timeout_ms: int = HEARTBEAT_TIMEOUT_MS
     scale_up_delay_ms: int = SCALE_UP_DELAY_MS
@@ -101,6 +103,10 @@ class ClusterConfig:
     def resolved_data_dir(self) -> Path:
         return Path(self.data_dir) if self.data_dir else default_data_dir(self.cluster_name)
 
+    @property
+    def resolved_snapshot_dir(self) -> Path:
+        return Path(self.snapshot_dir) if self.snapshot_dir else self.resolved_data_dir / "snapshots"
+
 
 @dataclass(frozen=True)
 class MemberConfig:
@@ -112,6 +118,7 @@ class MemberConfig:
     master_pid: int = 0  # a forked member's parent: it dies with it (0: not forked)
     cluster_name: str = DEFAULT_CLUSTER_NAME
     bind_host: str = DEFAULT_BIND_HOST
+    advertise_host: str | None = None  # what peers connect to (default: see jetmq/netaddr.py)
     heartbeat_interval_ms: int = HEARTBEAT_INTERVAL_MS
     heartbeat_timeout_ms: int = HEARTBEAT_TIMEOUT_MS
 

@@ -279,6 +279,16 @@ class Poller:
 #: Data frames a member buffers per peer before a send would block; flow control
 #: (credits) keeps the real amount far below this.
 DATA_HWM = 10_000
+#: ZeroMQ's own heartbeats on data connections: a connection whose peer stays silent
+#: this long (a host gone, a link down) is closed, so it shows as disconnected.
+DATA_HEARTBEAT_IVL_MS = 1000
+DATA_HEARTBEAT_TIMEOUT_MS = 4000
+
+
+def _data_heartbeats(sock) -> None:
+    sock.setsockopt(zmq.HEARTBEAT_IVL, DATA_HEARTBEAT_IVL_MS)
+    sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, DATA_HEARTBEAT_TIMEOUT_MS)
+    sock.setsockopt(zmq.HEARTBEAT_TTL, DATA_HEARTBEAT_TIMEOUT_MS)
 
 
 class DataRouter:
@@ -291,6 +301,7 @@ class DataRouter:
         self._sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
         self._sock.setsockopt(zmq.SNDHWM, DATA_HWM)
         self._sock.setsockopt(zmq.RCVHWM, DATA_HWM)
+        _data_heartbeats(self._sock)
         self._sock.bind(tcp_endpoint(host, "*"))
         self.address = self._sock.getsockopt_string(zmq.LAST_ENDPOINT).removeprefix("tcp://")
 
@@ -332,6 +343,9 @@ class DataDealer:
         self._sock.setsockopt(zmq.ROUTING_ID, identity)
         self._sock.setsockopt(zmq.SNDHWM, DATA_HWM)
         self._sock.setsockopt(zmq.RCVHWM, DATA_HWM)
+        _data_heartbeats(self._sock)
+        self._monitor = self._sock.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
+        self.down_since: float | None = None  # monotonic time the connection went down, while it is
         self._sock.connect(f"tcp://{address}")
 
     @property
@@ -356,6 +370,20 @@ class DataDealer:
                 return frames[0], frames[1]
             log.warning("dropped a malformed data message of %d frames from %s", len(frames), self.address)
 
+    def watch(self, now: float) -> None:
+        """Take the connection's events: ``down_since`` is set while it is disconnected."""
+        while True:
+            try:
+                event = parse_monitor_message(self._monitor.recv_multipart(flags=zmq.NOBLOCK))
+            except zmq.Again:
+                return
+            if event["event"] == zmq.EVENT_DISCONNECTED:
+                self.down_since = self.down_since or now
+            elif event["event"] == zmq.EVENT_CONNECTED:
+                self.down_since = None
+
     def close(self, linger_ms: int) -> None:
         """Close; frames still queued get ``linger_ms`` to reach the peer."""
+        self._sock.disable_monitor()
+        self._monitor.close(linger=0)
         self._sock.close(linger=linger_ms)

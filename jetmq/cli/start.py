@@ -5,19 +5,29 @@ Usage:
   jet-start -h | --help
   jet-start --version
 
-With --join, one member starts and joins a running master; the options of a master
-(--members, --port, --data-dir, --scale-up-delay-ms) do not apply to it.
+With --join, one member starts and joins a running master, on this host or another;
+the options of a master (--members, --port, --scale-up-delay-ms, --snapshot-dir) do
+not apply to it. A member binds its data socket on --bind (default: the address of
+the interface that reaches the master) and tells its peers --advertise (default: the
+bound address; when bound to 0.0.0.0, the interface that reaches the master, or for
+the members a master forks, this host's first non-loopback address).
 
 Options:
   -m N, --members N           Members to fork (default: the number of CPUs, at least 2).
   --port P                    The master's control port; 0 picks a free one [default: 5701].
-  --bind ADDR                 The host to bind [default: 127.0.0.1].
-  --data-dir DIR              Job state, snapshots, logs and the pid file
-                              (default: $XDG_STATE_HOME/jetmq/<cluster-name>).
+  --bind ADDR                 The address to bind (a master's default: 127.0.0.1).
+  --advertise HOST            The address peers reach this host's members at (see above).
+  --data-dir DIR              Job state, snapshots, logs and the pid file; with --join, the
+                              member's logs (default: $XDG_STATE_HOME/jetmq/<cluster-name>).
+  --snapshot-dir DIR          The snapshot store, a directory every host mounts (e.g. NFS), where
+                              members write and read snapshots themselves (default:
+                              <data-dir>/snapshots; members that cannot reach it send their
+                              files through the master's store service).
   --cluster-name NAME         The cluster's name; members of another name are refused [default: jet].
   --daemon                    Detach, and return once the cluster (or the joining member) is ready.
   --join HOST:PORT            Start one member that joins the master at HOST:PORT.
-  --log-file FILE             With --join: where the member logs (default: stderr).
+  --log-file FILE             With --join: where the member logs (default: <data-dir>/logs/
+                              member-<uuid8>.log with --data-dir, else stderr).
   --scale-up-delay-ms MS      Delay before jobs scale up onto a new member [default: 10000].
   --heartbeat-interval-ms MS  How often members and master heartbeat [default: 500].
   --heartbeat-timeout-ms MS   Silence after which a peer counts as gone [default: 3000].
@@ -38,12 +48,13 @@ from pathlib import Path
 
 from jetmq.version import __version__
 from jetmq.cli.common import parse_args, RET_OK, fail
-from jetmq.config import (ClusterConfig, MemberConfig, check_cluster_name, default_data_dir, default_member_count,
-                          parse_address)
+from jetmq.config import (DEFAULT_BIND_HOST, ClusterConfig, MemberConfig, check_cluster_name, default_data_dir,
+                          default_member_count, parse_address)
 from jetmq.embedded import START_TIMEOUT_S, read_ready_line
 from jetmq.errors import ClusterStartError
 from jetmq.logs import configure_logging
 from jetmq.master.server import SHUTDOWN_LINGER_MS, MasterServer
+from jetmq.netaddr import is_loopback, route_source_address
 from jetmq.member.runtime import MemberRuntime
 from jetmq.transport import context, tcp_endpoint
 
@@ -95,8 +106,10 @@ def start_master(args: dict, argv: list[str]) -> int:
     members = _int(args, "--members") if args["--members"] is not None else default_member_count()
     try:
         config = ClusterConfig(
-            cluster_name=args["--cluster-name"], bind_host=args["--bind"], port=_int(args, "--port"),
+            cluster_name=args["--cluster-name"], bind_host=args["--bind"] or DEFAULT_BIND_HOST,
+            port=_int(args, "--port"), advertise_host=args["--advertise"],
             member_count=members, data_dir=Path(args["--data-dir"]) if args["--data-dir"] else None,
+            snapshot_dir=Path(args["--snapshot-dir"]) if args["--snapshot-dir"] else None,
             heartbeat_interval_ms=_int(args, "--heartbeat-interval-ms"),
             heartbeat_timeout_ms=_int(args, "--heartbeat-timeout-ms"),
             scale_up_delay_ms=_int(args, "--scale-up-delay-ms"),
@@ -139,23 +152,39 @@ def start_member(args: dict, argv: list[str]) -> int:
         check_cluster_name(args["--cluster-name"])
     except ValueError as e:
         return fail(str(e), code=2)
-    log_file = Path(args["--log-file"]) if args["--log-file"] else None
+    data_dir = Path(args["--data-dir"]) if args["--data-dir"] else None
+    member_uuid = str(uuidlib.uuid4())
+    log_file = (Path(args["--log-file"]) if args["--log-file"] else
+                data_dir / "logs" / f"member-{member_uuid[:8]}.log" if data_dir is not None else None)
     if args["--daemon"]:
-        member_log = log_file or default_data_dir(args["--cluster-name"]) / "logs" / f"joined-member-{os.getpid()}.log"
+        if args["--log-file"]:
+            member_log = out = Path(args["--log-file"])
+        elif data_dir is not None:  # the detached member logs to member-<uuid8>.log there, itself
+            member_log, out = data_dir / "logs" / "member-*.log", data_dir / "logs" / "joined-member.out"
+        else:
+            member_log = out = default_data_dir(args["--cluster-name"]) / "logs" / f"joined-member-{os.getpid()}.log"
         try:
-            _, pid = _daemonize(argv, member_log)
+            _, pid = _daemonize(argv, out)
         except ClusterStartError as e:
             return fail(str(e))
         print(f"jetmq member (pid {pid}) joined the cluster at {host}:{port}; log {member_log}")
         return RET_OK
+    # by default a joined member binds (and advertises) the interface its traffic to the master leaves from
+    bind = args["--bind"] or (route_source_address(host, port) if not is_loopback(host) else DEFAULT_BIND_HOST)
     config = MemberConfig(
-        master_endpoint=tcp_endpoint(host, port), uuid=str(uuidlib.uuid4()), forked=False,
-        cluster_name=args["--cluster-name"], bind_host=args["--bind"],
+        master_endpoint=tcp_endpoint(host, port), uuid=member_uuid, forked=False,
+        cluster_name=args["--cluster-name"], bind_host=bind, advertise_host=args["--advertise"],
         heartbeat_interval_ms=_int(args, "--heartbeat-interval-ms"),
         heartbeat_timeout_ms=_int(args, "--heartbeat-timeout-ms"))
     configure_logging(f"member-{config.uuid[:8]}", stream=sys.stderr if log_file is None else None, path=log_file)
-    on_ready, _ = _ready_reporter(args["--ready-fd"])
-    return MemberRuntime(config, on_joined=lambda: on_ready(f"{host}:{port}")).run()
+    on_ready, on_failure = _ready_reporter(args["--ready-fd"])
+    runtime = MemberRuntime(config, on_joined=lambda: on_ready(f"{host}:{port}"))
+    code = runtime.run()
+    if runtime.refusal is not None:
+        on_failure(f"the master refused this member: {runtime.refusal}")
+        if log_file is not None:  # else the log on stderr said it already
+            fail(f"the master refused this member: {runtime.refusal}")
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:

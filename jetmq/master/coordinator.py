@@ -62,6 +62,9 @@ class JobCoordinator:
         self._cluster_ready = False  # no execution starts before the first members have all joined
         self._leaving: set[str] = set()  # members asked to leave: no new execution uses them
         self._next_flush = 0.0
+        #: ``(job, uuid, address, reason)``: what to do when a member cannot reach another
+        #: (the topology policy decides, as for a member that left)
+        self.on_peer_unreachable = lambda job, uuid, address, reason: self._fail(job, reason)
 
     def member_handlers(self) -> dict:
         """Handlers of messages that only members send (the sender's uuid comes along)."""
@@ -73,6 +76,7 @@ class JobCoordinator:
             p.ObservableAttach: lambda uuid, msg: self.observables.attach(msg.name, msg.job_id),
             p.ObservablePublish: lambda uuid, msg: self.observables.publish(msg.name, msg.items),
             p.SnapshotPhase1Done: self._on_phase1_done,
+            p.PeerUnreachable: self._on_peer_unreachable,
         }
 
     def tick(self, now: float) -> None:
@@ -409,6 +413,12 @@ class JobCoordinator:
         job = self._current(uuid, msg.execution_id)
         if job is not None:
             self.snapshots.on_phase1_done(job, uuid, msg)
+
+    def _on_peer_unreachable(self, uuid: str, msg: p.PeerUnreachable) -> None:
+        job = self._current(uuid, msg.execution_id)
+        if job is not None and job.status in (S.STARTING, S.RUNNING) and job.termination is None:
+            job.execution.stopped.add(uuid)  # the reporter dropped its part already
+            self.on_peer_unreachable(job, msg.member_uuid, msg.address, f"member {uuid}: {msg.reason}")
 
     def _on_initialized(self, uuid: str, msg: p.ExecutionInitialized) -> None:
         job = self._current(uuid, msg.execution_id)

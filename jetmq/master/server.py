@@ -18,7 +18,7 @@ from typing import Callable
 
 import psutil
 
-from jetmq.version import __version__
+from jetmq.version import PYTHON_VERSION, __version__
 from jetmq import protocol as p
 from jetmq.config import ClusterConfig, MemberConfig, MEMBER_START_TIMEOUT_S
 from jetmq.errors import AddressInUseError, ClusterStartError, MemberNotFoundError
@@ -34,6 +34,7 @@ from jetmq.master.io import IoWorker
 from jetmq.master.loopstats import TurnMeter
 from jetmq.master.membership import ChangeKind, JoinRateLimit, Membership, RejoinBackoff
 from jetmq.master.quarantine import Quarantine
+from jetmq.netaddr import is_wildcard, primary_address
 from jetmq.transport import Incoming, Poller, RouterSocket, tcp_endpoint
 
 log = logging.getLogger(__name__)
@@ -101,7 +102,7 @@ class MasterServer:
                                           JobRepository(self.data_dir.jobs_dir, config.job_result_ttl_ms,
                                                         config.max_job_results,
                                                         Quarantine(self.data_dir.quarantine_dir)),
-                                          self.data_dir.snapshots_dir, self.store_io, self.bulk_io)
+                                          config.resolved_snapshot_dir, self.store_io, self.bulk_io)
         self.handlers.update(ClientRequests(self.coordinator, self._reply).handlers())
         self.topology = TopologyPolicy(self.coordinator, self.membership, config.scale_up_delay_ms,
                                        self._send_to_member)
@@ -144,14 +145,18 @@ class MasterServer:
         self.coordinator.load()
         self.router = RouterSocket(tcp_endpoint(self.config.bind_host, self.config.port))
         self._monitor = self.router.monitor()
-        connect_host = "127.0.0.1" if self.config.bind_host in ("0.0.0.0", "*") else self.config.bind_host
+        # forked members reach their master on this host; they bind their data sockets where the
+        # master binds, and advertise (bound to every interface) the host's reachable address
+        wildcard = is_wildcard(self.config.bind_host)
+        connect_host = "127.0.0.1" if wildcard else self.config.bind_host
         template = MemberConfig(
             master_endpoint=tcp_endpoint(connect_host, self.router.endpoint.rsplit(":", 1)[1]),
             uuid="",
             forked=True,
             master_pid=os.getpid(),
             cluster_name=self.config.cluster_name,
-            bind_host=connect_host,
+            bind_host=self.config.bind_host,
+            advertise_host=self.config.advertise_host or (primary_address() if wildcard else None),
             heartbeat_interval_ms=self.config.heartbeat_interval_ms,
             heartbeat_timeout_ms=self.config.heartbeat_timeout_ms,
         )
@@ -359,6 +364,13 @@ class MasterServer:
         if self._stopping:
             self.router.send(incoming.peer, p.Refused("the cluster is stopping"), incoming.corr)
             return
+        if (hello.jetmq_version, hello.python_version) != (__version__, PYTHON_VERSION):
+            reason = (f"this master runs jetmq {__version__} on Python {PYTHON_VERSION}, the member jetmq "
+                      f"{hello.jetmq_version} on Python {hello.python_version}: jobs travel pickled, so every "
+                      f"process of a cluster runs the same versions")
+            log.warning("refused member %s (%s): %s", hello.member_uuid, hello.data_address, reason)
+            self.router.send(incoming.peer, p.Refused(reason), incoming.corr)
+            return
         if not _is_uuid(hello.member_uuid):
             self.router.send(incoming.peer, p.Refused(f"member id {hello.member_uuid[:40]!r} is not a UUID"),
                              incoming.corr)
@@ -378,7 +390,7 @@ class MasterServer:
         self.membership.add(info, incoming.peer, incoming.fd, now)
         self.router.send(incoming.peer, p.Welcome(
             self.uuid, self.config.heartbeat_interval_ms, self.config.heartbeat_timeout_ms,
-            self.membership.version, str(self.data_dir.snapshots_dir.resolve())))
+            self.membership.version, str(self.config.resolved_snapshot_dir.resolve())))
 
     def _member_of(self, incoming: Incoming):
         record = self.membership.by_peer(incoming.peer)

@@ -38,6 +38,7 @@ class TopologyPolicy:
         self._scale_up_at: float | None = None
         self._told: set[str] = set()  # leaving members already told to shut down
         membership.add_listener(self.on_change)
+        coordinator.on_peer_unreachable = self.peer_unreachable
 
     # ------------------------------------------------------------------ changes
 
@@ -50,21 +51,25 @@ class TopologyPolicy:
         self._told.discard(change.member.uuid)
         self._jobs.postpone_restarts(time.monotonic())
         for job in self._jobs.jobs_on(change.member.uuid):
-            self._member_removed(job, change)
+            if not self._jobs.member_left_execution(job, change.member.uuid):  # else it was terminating anyway
+                self._member_lost(job, change.member.uuid, change.member.address, "left the cluster")
 
-    def _member_removed(self, job, change: MembershipChange) -> None:
-        uuid, address = change.member.uuid, change.member.address
-        if self._jobs.member_left_execution(job, uuid):
-            return  # the job was terminating anyway
+    def peer_unreachable(self, job, uuid: str, address: str, reason: str) -> None:
+        """A member of the job's execution cannot reach another's data socket: the job
+        cannot run on these members, as if that one had left."""
+        log.warning("job %s: %s", job.id_string, reason)
+        self._member_lost(job, uuid, address, f"cannot be reached on the data plane ({reason})")
+
+    def _member_lost(self, job, uuid: str, address: str, how: str) -> None:
         if job.config.auto_scaling:
-            log.info("job %s: member %s (%s) left: restarting", job.id_string, uuid, address)
+            log.info("job %s: member %s (%s) %s: restarting", job.id_string, uuid, address, how)
             self._jobs.restart_after_member_loss(job, uuid)
         elif not job.uses_snapshots:
-            self._jobs.fail(job, f"TopologyChangedException: member {uuid} ({address}) left the cluster "
-                                 f"and the job has auto-scaling off and no processing guarantee")
+            self._jobs.fail(job, f"TopologyChangedException: member {uuid} ({address}) {how} and the job has "
+                                 f"auto-scaling off and no processing guarantee")
         else:
-            log.info("job %s: member %s (%s) left: suspending (auto-scaling off)", job.id_string, uuid, address)
-            self._jobs.terminate(job, TerminationMode.SUSPEND_FORCEFUL, f"member {uuid} left the cluster")
+            log.info("job %s: member %s (%s) %s: suspending (auto-scaling off)", job.id_string, uuid, address, how)
+            self._jobs.terminate(job, TerminationMode.SUSPEND_FORCEFUL, f"member {uuid} {how}")
 
     # ------------------------------------------------------------------ leaving members
 

@@ -10,13 +10,14 @@ exactly-once output they cover into the store itself (see member/snapshots.py).
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from dataclasses import dataclass, field
 
 from jetmq import protocol as p
 from jetmq import serialization
-from jetmq.member.engine.dataplane import (CREDIT, HEADER, KIND_BATCH, KIND_BATCH_LZ4, KIND_CREDIT,
-                                           DataPlaneViolation)
+from jetmq.member.engine.dataplane import (CREDIT, HEADER, KIND_BATCH, KIND_BATCH_LZ4, KIND_CREDIT, KIND_PING,
+                                           KIND_PONG, DataPlaneViolation)
 from jetmq.member.engine.execution import Execution, ExecutionFailed, Plan, failure_text
 from jetmq.member.snapshots import MemberSnapshots, StagedOutput
 from jetmq.storage.snapshots import SnapshotDamagedError
@@ -28,15 +29,25 @@ log = logging.getLogger(__name__)
 DATA_LINGER_MS = 5000
 #: How many completed executions a member remembers, to answer snapshots of them.
 COMPLETED_MEMORY = 1000
+#: How long a member waits for every peer of a new execution to answer its ping before it
+#: reports the execution cannot start (a peer on an unreachable address).
+REACH_TIMEOUT_S = 5.0
+#: A data connection down this long (ZeroMQ reconnects by itself in between) makes the
+#: execution stop, reported as its peer lost; how often connections are looked at.
+PEER_DOWN_TIMEOUT_S = 5.0
+PEER_CHECK_INTERVAL_S = 0.1
 
 
 @dataclass
 class RunningExecution:
     execution: Execution
     dealers: dict[int, DataDealer]  # member index -> outbound connection
+    members: tuple = ()  # the execution's MemberInfos, by index
     started: bool = False
     identities: dict[int, bytes] = field(default_factory=dict)  # member index -> its dealer's identity
     staged: StagedOutput = field(default_factory=StagedOutput)  # exactly-once output not yet covered
+    unreached: dict[int, object] = field(default_factory=dict)  # peers yet to answer a ping: index -> MemberInfo
+    reach_deadline: float = 0.0
 
 
 def dealer_identity(member_uuid: str, execution_id: int) -> bytes:
@@ -55,6 +66,7 @@ class ExecutionService:
         self._executions: dict[int, RunningExecution] = {}
         self._completed: deque[int] = deque(maxlen=COMPLETED_MEMORY)  # executions whose part here completed
         self._by_dealer: dict[DataDealer, int] = {}
+        self._next_peer_check = 0.0
 
     @property
     def has_running(self) -> bool:
@@ -115,7 +127,7 @@ class ExecutionService:
             log.exception("cannot initialise execution %d", msg.execution_id)
             self._send_to_master(p.ExecutionInitialized(msg.execution_id, failure_text("initialising the job", e)))
             return
-        running = RunningExecution(execution, dealers)
+        running = RunningExecution(execution, dealers, members=msg.members)
         running.identities = {index: dealer_identity(member.uuid, msg.execution_id)
                               for index, member in enumerate(msg.members) if index != msg.member_index}
         self._executions[msg.execution_id] = running
@@ -127,7 +139,43 @@ class ExecutionService:
         except ExecutionFailed as e:
             self._finish(msg.execution_id, str(e), initialized=False)
             return
-        self._send_to_master(p.ExecutionInitialized(msg.execution_id, None))
+        # initialised once every peer's data socket answers: a peer we cannot reach must not
+        # leave the job RUNNING without progress
+        running.unreached = {index: member for index, member in enumerate(msg.members) if index != msg.member_index}
+        running.reach_deadline = time.monotonic() + REACH_TIMEOUT_S
+        for index, dealer in dealers.items():
+            dealer.send(HEADER.pack(KIND_PING, msg.execution_id, 0, msg.member_index, 0), b"")
+        self._maybe_reached(msg.execution_id, running)
+
+    def _maybe_reached(self, execution_id: int, running: RunningExecution) -> None:
+        if not running.unreached:
+            running.reach_deadline = 0.0
+            self._send_to_master(p.ExecutionInitialized(execution_id, None))
+
+    def check_peers(self, now: float) -> None:
+        """Report (and drop) executions whose peers did not all answer in time at the start,
+        or whose data connection to a peer stayed down: nothing waits on a peer silently."""
+        if now < self._next_peer_check:
+            return
+        self._next_peer_check = now + PEER_CHECK_INTERVAL_S
+        for execution_id, running in list(self._executions.items()):
+            lost = None
+            if running.reach_deadline and now > running.reach_deadline and running.unreached:
+                member = next(iter(running.unreached.values()))
+                lost = (member, f"member {member.uuid} at {member.address} did not answer within "
+                                f"{REACH_TIMEOUT_S:.0f} s (is the address reachable from this host? see jet-start "
+                                f"--advertise)")
+            for index, dealer in running.dealers.items():
+                dealer.watch(now)
+                if lost is None and dealer.down_since is not None and now - dealer.down_since > PEER_DOWN_TIMEOUT_S:
+                    member = running.members[index]
+                    lost = (member, f"the data connection to member {member.uuid} at {member.address} has been "
+                                    f"down for {now - dealer.down_since:.0f} s")
+            if lost is not None:
+                member, reason = lost
+                log.warning("execution %d stops: %s", execution_id, reason)
+                self._remove(execution_id)
+                self._send_to_master(p.PeerUnreachable(execution_id, member.uuid, member.address, reason))
 
     def _phase1_done(self, execution_id: int, snapshot_id: int, entries: dict[str, list]) -> None:
         """Write this member's state, and the output the snapshot covers, into the snapshot
@@ -171,6 +219,9 @@ class ExecutionService:
             except Exception:
                 log.warning("dropped a data frame with a malformed header")
                 continue
+            if kind == KIND_PING:  # answered whether or not this member knows the execution yet
+                self._router.send(peer, HEADER.pack(KIND_PONG, execution_id, 0, 0, 0), b"")
+                continue
             running = self._executions.get(execution_id)
             if running is None or kind not in (KIND_BATCH, KIND_BATCH_LZ4):
                 continue
@@ -189,13 +240,19 @@ class ExecutionService:
             header, payload = received
             try:
                 kind, execution_id, edge_index, member, _ = HEADER.unpack(header)
-                (count,) = CREDIT.unpack(payload)
+                (count,) = CREDIT.unpack(payload) if kind == KIND_CREDIT else (0,)
             except Exception:
                 log.warning("dropped a credit frame with a malformed header")
                 continue
             running = self._executions.get(execution_id)
-            if running is not None and kind == KIND_CREDIT:
+            if running is None:
+                continue
+            if kind == KIND_CREDIT:
                 running.execution.on_credit(edge_index, member, count)
+            elif kind == KIND_PONG and running.unreached:
+                index = next((i for i, d in running.dealers.items() if d is dealer), None)
+                if running.unreached.pop(index, None) is not None:
+                    self._maybe_reached(execution_id, running)
 
     def owns(self, obj) -> bool:
         return obj in self._by_dealer

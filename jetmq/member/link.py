@@ -16,6 +16,7 @@ import threading
 import time
 
 from jetmq import protocol as p
+from jetmq.version import PYTHON_VERSION, __version__
 from jetmq.config import MASTER_SILENCE_FACTOR, MemberConfig
 from jetmq.transport import DealerSocket, PairSocket, Poller
 
@@ -157,8 +158,8 @@ class MasterLink(threading.Thread):
             self._master_lost("the master process (our parent) exited")
             return
         if self.state is LinkState.JOINING and now >= self._next_hello:
-            hello = p.Hello(self.config.uuid, os.getpid(), socket.gethostname(),
-                            self.data_address, self.config.forked, self.config.cluster_name)
+            hello = p.Hello(self.config.uuid, os.getpid(), socket.gethostname(), self.data_address,
+                            self.config.forked, self.config.cluster_name, __version__, PYTHON_VERSION)
             # not yet connected: try again on the next tick rather than a whole interval later
             self._hello_corr += 1
             sent = self._dealer.send(hello, self._hello_corr)

@@ -20,6 +20,7 @@ from jetmq.config import MemberConfig
 from jetmq.member.executions import ExecutionService
 from jetmq.member.link import GOODBYE_ACK_TIMEOUT_S, MasterLink
 from jetmq.member.services import ClusterServices
+from jetmq.netaddr import advertised_host
 from jetmq.transport import DataRouter, PairSocket, Poller
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ class MemberRuntime:
         self._dump_requested: list = []  # SIGUSR1: log every tasklet's state (a diagnostic)
         self._sigterms = 0
         self._leave_asked: float | None = None  # when SIGTERM asked the master to let us go
+        self.refusal: str | None = None  # why the master refused this member, if it did
 
     def run(self) -> int:
         if self.config.forked:  # Ctrl-C in the master's terminal is the master's to handle
@@ -55,7 +57,9 @@ class MemberRuntime:
         signal.signal(signal.SIGTERM, self._on_sigterm)
         signal.signal(signal.SIGUSR1, lambda _s, _f: self._dump_requested.append(True))
         self.data_socket = DataRouter(self.config.bind_host)
-        data_address = self.data_socket.address
+        master_host, _, master_port = self.config.master_endpoint.removeprefix("tcp://").rpartition(":")
+        advertised = advertised_host(self.config.bind_host, self.config.advertise_host, master_host, int(master_port))
+        data_address = f"{advertised}:{self.data_socket.address.rpartition(':')[2]}"
         self._pipe, link_end = PairSocket.pipe()
         self.link = MasterLink(self.config, data_address, link_end)
         log.info("member %s (pid %d) starting, data address %s, master %s", self.config.uuid, os.getpid(),
@@ -96,6 +100,7 @@ class MemberRuntime:
                     self.executions.on_data()
                 elif self.executions.owns(ready):
                     self.executions.on_dealer(ready)
+            self.executions.check_peers(time.monotonic())
             if self._sigterms and self._leave_asked is None:
                 # graceful: the master first moves this member's jobs, then sends Shutdown
                 self._leave_asked = time.monotonic()
@@ -120,6 +125,7 @@ class MemberRuntime:
                 self._leave(msg.reason)
             elif isinstance(msg, p.MasterLost):
                 if msg.kind == "refused":
+                    self.refusal = msg.reason
                     self._exit_code = ExitCode.REFUSED
                 elif self.config.forked and msg.kind == "lost":
                     self._exit_code = ExitCode.MASTER_LOST

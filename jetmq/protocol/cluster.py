@@ -35,6 +35,8 @@ class Hello:
     data_address: str
     forked: bool
     cluster_name: str
+    jetmq_version: str  # a member must run the master's jetmq and Python: jobs travel pickled
+    python_version: str
 
 
 @message

@@ -187,6 +187,18 @@ class ExecutionInitialized:
 
 
 @message
+class PeerUnreachable:
+    """A member of an execution cannot reach another's data socket (no answer to its ping
+    within a few seconds at the start, or its connection stayed down): the execution
+    cannot run; the master restarts, suspends or fails the job as for a lost member."""
+
+    execution_id: int
+    member_uuid: str  # the one that cannot be reached
+    address: str
+    reason: str
+
+
+@message
 class StartExecution:
     execution_id: int
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from jetmq.version import PYTHON_VERSION, __version__
 from jetmq import protocol as p
 from jetmq.errors import InvalidNameError
 from jetmq.job_status import JobStatus
@@ -105,7 +106,7 @@ def test_submit_refuses_bad_names_before_running_the_script(cluster, option, nam
 def test_a_hello_whose_member_id_is_not_a_uuid_is_refused(cluster):
     requester = Requester(cluster.address)
     try:
-        reply = requester.request(p.Hello("../../evil", 1, "host", "127.0.0.1:1", False, "jet"))
+        reply = requester.request(p.Hello("../../evil", 1, "host", "127.0.0.1:1", False, "jet", __version__, PYTHON_VERSION))
     finally:
         requester.close()
     assert isinstance(reply, p.Refused) and "is not a UUID" in reply.reason

@@ -26,6 +26,7 @@ import zmq
 
 import jetmq
 import jetmq.requester
+from jetmq.version import PYTHON_VERSION, __version__
 from jetmq import protocol as p
 from jetmq import transport
 from jetmq.config import MASTER_SILENCE_FACTOR
@@ -418,7 +419,7 @@ def frames_with_body(name: str, body) -> list[bytes]:
 
 
 def targeted_bad_messages() -> list[list[bytes]]:
-    hello = json.loads(p.encode(p.Hello("u-fuzz", 1, "h", "127.0.0.1:1", False, "jet"))[3])
+    hello = json.loads(p.encode(p.Hello("u-fuzz", 1, "h", "127.0.0.1:1", False, "jet", __version__, PYTHON_VERSION))[3])
     return [
         [b"NOTJETMQ", header(), b"ClusterRequest", b"{}"],  # wrong magic
         [p.MAGIC],  # too few frames
@@ -591,7 +592,8 @@ def test_a_hello_with_an_impossible_pid_does_not_take_the_master_down(cluster, z
     # local joined members asks psutil about that pid, which raises ValueError
     before = cluster.cluster()
     dealer = dealer_to(zmq_context, cluster.address)
-    dealer.send_multipart(p.encode(p.Hello("fake-member", -1, socket.gethostname(), "127.0.0.1:9", False, "jet")))
+    dealer.send_multipart(p.encode(p.Hello("fake-member", -1, socket.gethostname(), "127.0.0.1:9", False, "jet", __version__,
+                                                PYTHON_VERSION)))
     expect_reply(dealer)  # Welcome or Refused: either way the master read it
     # Then the master survives, and the impostor (silent, and no such process) is gone in time
     wait_until(lambda: members_now(cluster) == before.members,

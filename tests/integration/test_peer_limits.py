@@ -10,6 +10,7 @@ import psutil
 import pytest
 import zmq
 
+from jetmq.version import PYTHON_VERSION, __version__
 from jetmq import protocol as p
 from jetmq import transport
 from jetmq.master.server import JOIN_BURST, JOINS_PER_S
@@ -74,7 +75,7 @@ def test_a_flood_of_joining_members_is_admitted_at_a_bounded_pace(cluster):
     try:
         for index, peer in enumerate(peers):
             hello = p.Hello(str(uuid.uuid4()), 10_000 + index, "elsewhere", f"127.0.0.1:{20_000 + index}", False,
-                            "jet")
+                            "jet", __version__, PYTHON_VERSION)
             peer.send_multipart(p.encode(hello, 1))
         # When half a second has passed
         deadline = time.monotonic() + 0.5

@@ -42,6 +42,8 @@ COMPRESS_MIN_BYTES = 8192
 KIND_BATCH = 1
 KIND_BATCH_LZ4 = 2
 KIND_CREDIT = 3
+KIND_PING = 4  # a member checks, before it reports an execution initialised, that a peer answers
+KIND_PONG = 5
 #: kind, execution id, edge index, sender member index, items in the batch (0 for credits)
 HEADER = struct.Struct("!BQHHI")
 CREDIT = struct.Struct("!Q")
