@@ -4,7 +4,8 @@ import sys
 
 from bench.report import print_table
 
-BENCHMARKS = ["detection", "shuffle", "wordcount", "lifecycle", "recovery", "snapshots", "latency"]
+BENCHMARKS = ["detection", "shuffle", "wordcount", "multihost", "lifecycle", "recovery", "snapshots", "control_plane",
+              "latency"]
 
 
 def main() -> None:

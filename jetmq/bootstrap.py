@@ -27,6 +27,8 @@ class SubmitContext:
     addresses: list[str] | None = None
     job_name: str | None = None
     snapshot_name: str | None = None
+    key_file: str | None = None  # as jet's --key-file (None: the default lookup)
+    cluster_name: str = "jet"
     submitted: list[Job] = field(default_factory=list)
 
 
@@ -42,7 +44,7 @@ class BootstrappedClient(JetClient):
     """A client that applies `jet submit`'s -n and -s to every job and remembers them."""
 
     def __init__(self, context: SubmitContext):
-        super().__init__(context.addresses)
+        super().__init__(context.addresses, key_file=context.key_file, cluster_name=context.cluster_name)
         self._context = context
 
     def _submit(self, pipeline_or_dag, config: JobConfig | None, if_absent: bool) -> Job:

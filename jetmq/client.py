@@ -4,12 +4,14 @@ A client is used from one thread (its socket is not thread-safe).
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from jetmq import clusterkey
 from jetmq import protocol as p
 from jetmq import serialization
-from jetmq.config import JobConfig
+from jetmq.config import DEFAULT_CLUSTER_NAME, JobConfig
 from jetmq.core.dag import DAG
 from jetmq.errors import JobNotFoundError, SerializationError
 from jetmq.ids import id_from_string
@@ -74,8 +76,11 @@ def _to_dag(pipeline_or_dag) -> DAG:
 class JetClient:
     """A connection to a jetmq cluster's master."""
 
-    def __init__(self, addresses: str | Sequence[str] | None = None, timeout_s: float = REQUEST_TIMEOUT_S):
-        self._requester = Requester(addresses, timeout_s)
+    def __init__(self, addresses: str | Sequence[str] | None = None, timeout_s: float = REQUEST_TIMEOUT_S,
+                 key_file: str | os.PathLike | None = None, cluster_name: str = DEFAULT_CLUSTER_NAME):
+        """The key presented is ``key_file``'s, else $JET_KEY_FILE's, else the one in the default
+        data directory of ``cluster_name`` if any ("none": present no key; see jetmq/clusterkey.py)."""
+        self._requester = Requester(addresses, timeout_s, clusterkey.client_key(key_file, cluster_name))
 
     @property
     def address(self) -> str | None:
@@ -180,7 +185,7 @@ class JetClient:
 
     def get_observable(self, name: str) -> Observable:
         """The named observable: iterate it for results as a job publishes them."""
-        return Observable(self._requester.addresses or resolve_addresses(None), name)
+        return Observable(self._requester.addresses or resolve_addresses(None), name, self._requester.key)
 
     def close(self) -> None:
         self._requester.close()
@@ -192,11 +197,13 @@ class JetClient:
         self.close()
 
 
-def connect(addresses: str | Sequence[str] | None = None) -> JetClient:
-    """A client of the cluster at ``addresses`` (default: $JET_ADDRESSES, else 127.0.0.1:5701).
+def connect(addresses: str | Sequence[str] | None = None, key_file: str | os.PathLike | None = None) -> JetClient:
+    """A client of the cluster at ``addresses`` (default: $JET_ADDRESSES, else 127.0.0.1:5701),
+    presenting the cluster key of ``key_file`` (default: see JetClient).
 
-    The connection is checked at once, so an unreachable cluster raises here.
+    The connection is checked at once, so an unreachable cluster, or a key it does not
+    take, raises here.
     """
-    client = JetClient(addresses if addresses is not None else resolve_addresses(None))
+    client = JetClient(addresses if addresses is not None else resolve_addresses(None), key_file=key_file)
     client.cluster()
     return client

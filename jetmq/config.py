@@ -10,6 +10,7 @@ from pathlib import Path
 
 from jetmq.errors import InvalidNameError
 from jetmq.names import check_display_name, check_path_name
+from jetmq.netaddr import is_loopback
 
 DEFAULT_PORT = 5701
 DEFAULT_BIND_HOST = "127.0.0.1"
@@ -86,9 +87,14 @@ class ClusterConfig:
     scale_up_delay_ms: int = SCALE_UP_DELAY_MS
     job_result_ttl_ms: int = JOB_RESULT_TTL_MS
     max_job_results: int = MAX_JOB_RESULTS
+    no_auth: bool = False  # no cluster key, no encryption: only on a loopback address
 
     def __post_init__(self):
         check_cluster_name(self.cluster_name)
+        if self.no_auth and not is_loopback(self.bind_host):
+            raise ValueError(f"--no-auth needs a loopback --bind, not {self.bind_host}: without authentication "
+                             f"anyone who reaches the port can run code on every member as you; on other "
+                             f"addresses the cluster key is required")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be between 0 and 65535, not {self.port}")
         if self.member_count < 0:
@@ -119,6 +125,7 @@ class MemberConfig:
     cluster_name: str = DEFAULT_CLUSTER_NAME
     bind_host: str = DEFAULT_BIND_HOST
     advertise_host: str | None = None  # what peers connect to (default: see jetmq/netaddr.py)
+    key_file: str | None = None  # the cluster key's file (None: a cluster without authentication)
     heartbeat_interval_ms: int = HEARTBEAT_INTERVAL_MS
     heartbeat_timeout_ms: int = HEARTBEAT_TIMEOUT_MS
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import psutil
 
+from jetmq import clusterkey
 from jetmq.client import JetClient
 from jetmq.errors import ClusterStartError
 
@@ -54,7 +55,7 @@ class Cluster(JetClient):
                  heartbeat_interval_ms: int | None = None, heartbeat_timeout_ms: int | None = None,
                  scale_up_delay_ms: int | None = None, max_job_results: int | None = None,
                  job_result_ttl_s: int | None = None):
-        super().__init__(addresses=None)
+        super().__init__(addresses=None, key_file=clusterkey.NO_KEY)  # its own key, once started
         self.member_count = members
         self.cluster_name = cluster_name
         self._given_data_dir = Path(data_dir) if data_dir is not None else None
@@ -68,6 +69,12 @@ class Cluster(JetClient):
         self.data_dir: Path | None = None
         self.master_process: subprocess.Popen | None = None
         self._member_processes: dict[int, psutil.Process] = {}
+
+    @property
+    def key_file(self) -> Path:
+        """The cluster's key: give it to clients of this cluster in other processes
+        (`jet --key-file`, $JET_KEY_FILE, ``jetmq.connect(key_file=...)``)."""
+        return self.data_dir / clusterkey.KEY_FILE
 
     @property
     def master_pid(self) -> int:
@@ -92,6 +99,7 @@ class Cluster(JetClient):
             self._kill_everything()
             raise
         self._requester.addresses = [address]
+        self._requester.key = clusterkey.load(self.key_file) if self.key_file.exists() else None
         self._remember_members(m.pid for m in self.cluster().members)
         return self
 

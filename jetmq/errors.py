@@ -18,6 +18,10 @@ class AddressInUseError(JetError):
     """A master cannot bind its control port because something else holds it."""
 
 
+class ClusterKeyError(JetError):
+    """The cluster's key is missing, unreadable, or not the key of the cluster asked."""
+
+
 class ClusterStartError(JetError):
     """A master or its members failed to come up."""
 

@@ -23,13 +23,14 @@ IDLE_POLL_S = 0.02
 
 
 class Observable:
-    def __init__(self, addresses: list[str] | None, name: str):
+    def __init__(self, addresses: list[str] | None, name: str, key=None):
         self._addresses = addresses
         self.name = name
+        self._key = key  # the cluster key its reader presents
 
     def __iter__(self) -> Iterator:
         """Every item from the first on; ends when the job ends (raising if it failed)."""
-        requester = Requester(self._addresses)
+        requester = Requester(self._addresses, key=self._key)
         try:
             seq = 0
             while True:

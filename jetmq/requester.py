@@ -14,8 +14,9 @@ from typing import Sequence
 from jetmq import protocol as p
 from jetmq import serialization
 from jetmq.config import parse_address
-from jetmq.errors import ClusterUnreachableError, error_class
+from jetmq.errors import ClusterKeyError, ClusterUnreachableError, error_class
 from jetmq.transport import DealerSocket, Poller, tcp_endpoint
+from jetmq.transport.security import Keypair
 
 #: How long a request waits for the master to answer before the cluster counts as unreachable.
 REQUEST_TIMEOUT_S = 4.0
@@ -42,9 +43,12 @@ def resolve_addresses(addresses: str | Sequence[str] | None) -> list[str]:
 class Requester:
     """Sends requests to the first master that answers among ``addresses``."""
 
-    def __init__(self, addresses: str | Sequence[str] | None = None, timeout_s: float = REQUEST_TIMEOUT_S):
+    def __init__(self, addresses: str | Sequence[str] | None = None, timeout_s: float = REQUEST_TIMEOUT_S,
+                 key: Keypair | None = None):
+        """``key``: the cluster key to present (None: a cluster started with --no-auth)."""
         self.addresses = resolve_addresses(addresses) if addresses is not None else None
         self.timeout_s = timeout_s
+        self.key = key
         self.address: str | None = None  # the master's host:port, once one answered
         self._dealer: DealerSocket | None = None
         self._corr = itertools.count(1)
@@ -76,12 +80,15 @@ class Requester:
         addresses = self.addresses or resolve_addresses(None)
         per_address_s = max(1.0, timeout_s / len(addresses))
         for address in addresses:
-            self._dealer = DealerSocket(tcp_endpoint(*parse_address(address)), immediate=False)
+            self._dealer = DealerSocket(tcp_endpoint(*parse_address(address)), immediate=False, key=self.key)
             self.address = address
             try:
                 return self._exchange(msg, per_address_s)
             except ClusterUnreachableError:
                 self.close()
+            except ClusterKeyError:
+                if address == addresses[-1]:
+                    raise
         raise ClusterUnreachableError(
             f"could not reach a jetmq cluster at {', '.join(addresses)} within {timeout_s:.0f} s "
             f"(is it running? see jet-start)")
@@ -98,6 +105,10 @@ class Requester:
                 raise ClusterUnreachableError(f"the jetmq cluster at {self.address} did not answer within {timeout_s:.0f} s")
             if not sent:
                 sent = self._dealer.send(msg, corr)  # fails until the connection is up
+            failure = self._dealer.handshake_failure()
+            if failure is not None:
+                self.close()
+                raise ClusterKeyError(f"cannot talk to the jetmq cluster at {self.address}: {failure}")
             if poller.poll(min(0.05, deadline - now)):
                 while (received := self._dealer.recv()) is not None:
                     reply, reply_corr = received

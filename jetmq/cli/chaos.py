@@ -65,16 +65,17 @@ class AnswerProbe(threading.Thread):
     """Asks the master for the cluster's state every PROBE_INTERVAL_S, on a connection of
     its own, and keeps the slowest answer (a request that got none counts as PROBE_TIMEOUT_S)."""
 
-    def __init__(self, address: str):
+    def __init__(self, address: str, key_file):
         super().__init__(name="chaos-probe", daemon=True)
         self._address = address
+        self._key_file = key_file
         self._done = threading.Event()
         self.answers = 0
         self.slowest_s = 0.0
         self.max_members = 0
 
     def run(self) -> None:
-        with JetClient(self._address, timeout_s=PROBE_TIMEOUT_S) as client:
+        with JetClient(self._address, timeout_s=PROBE_TIMEOUT_S, key_file=self._key_file) as client:
             while not self._done.wait(PROBE_INTERVAL_S):
                 start = time.monotonic()
                 try:
@@ -126,7 +127,7 @@ def run_chaos(seconds: float, interval: float, members: int = 3, rate: int = 500
     kills = pauses = 0
     with Cluster(members=members, data_dir=data_dir, heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
                  heartbeat_timeout_ms=HEARTBEAT_TIMEOUT_MS, scale_up_delay_ms=SCALE_UP_DELAY_MS) as cluster:
-        probe = AnswerProbe(cluster.address)
+        probe = AnswerProbe(cluster.address, cluster.key_file)
         probe.start()
         try:
             config = JobConfig(name="chaos", processing_guarantee=ProcessingGuarantee.EXACTLY_ONCE,
@@ -174,7 +175,7 @@ def _pause(pid: int, seconds: float) -> None:
 
 def _join(cluster: Cluster) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "jetmq.cli.start", "--join", cluster.address,
+        [sys.executable, "-m", "jetmq.cli.start", "--join", cluster.address, "--key-file", str(cluster.key_file),
          "--heartbeat-interval-ms", str(HEARTBEAT_INTERVAL_MS), "--heartbeat-timeout-ms", str(HEARTBEAT_TIMEOUT_MS)],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 

@@ -39,7 +39,7 @@ def parse_args(doc: str, argv: list[str] | None, version: str | None = None) -> 
 
 
 #: jet's options that take a value: the word after one is the option's, not a command or a file.
-VALUED_OPTIONS = frozenset({"-n", "--name", "-s", "--snapshot", "--addresses", "--cluster-name"})
+VALUED_OPTIONS = frozenset({"-n", "--name", "-s", "--snapshot", "--addresses", "--cluster-name", "--key-file"})
 
 
 def split_script_arguments(argv: list[str]) -> tuple[list[str], list[str]]:

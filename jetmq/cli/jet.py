@@ -35,6 +35,8 @@ Options:
   --addresses ADDRS                 The cluster's HOST:PORT[,...] (default: $JET_ADDRESSES,
                                     else 127.0.0.1:5701).
   --cluster-name NAME               The cluster's name [default: jet].
+  --key-file FILE                   The cluster key (default: $JET_KEY_FILE, else cluster.key in the
+                                    default data dir of the cluster's name; "none": no key).
   -v, --verbosity                   Log at INFO, and show stack traces of errors.
   -h, --help                        Show this help.
   --version                         Show the version.
@@ -103,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         return fail(str(e), code=RET_USAGE)
     try:
-        with JetClient(addresses) as client:
+        with JetClient(addresses, key_file=args["--key-file"], cluster_name=args["--cluster-name"]) as client:
             return handler(client, args)
     except (JetError, CommandError) as e:
         return fail(str(e), verbose=verbose)

@@ -19,6 +19,10 @@ Options:
   --advertise HOST            The address peers reach this host's members at (see above).
   --data-dir DIR              Job state, snapshots, logs and the pid file; with --join, the
                               member's logs (default: $XDG_STATE_HOME/jetmq/<cluster-name>).
+  --no-auth                   Run without the cluster key: no authentication, no encryption. Only
+                              with a loopback --bind (anyone who reaches the port could run code).
+  --key-file FILE             With --join: the cluster key (default: $JET_KEY_FILE, else the
+                              default data dir's cluster.key). A master makes <data-dir>/cluster.key.
   --snapshot-dir DIR          The snapshot store, a directory every host mounts (e.g. NFS), where
                               members write and read snapshots themselves (default:
                               <data-dir>/snapshots; members that cannot reach it send their
@@ -51,12 +55,14 @@ from jetmq.cli.common import parse_args, RET_OK, fail
 from jetmq.config import (DEFAULT_BIND_HOST, ClusterConfig, MemberConfig, check_cluster_name, default_data_dir,
                           default_member_count, parse_address)
 from jetmq.embedded import START_TIMEOUT_S, read_ready_line
-from jetmq.errors import ClusterStartError
+from jetmq import clusterkey
+from jetmq.errors import ClusterKeyError, ClusterStartError
 from jetmq.logs import configure_logging
 from jetmq.master.server import SHUTDOWN_LINGER_MS, MasterServer
 from jetmq.netaddr import is_loopback, route_source_address
 from jetmq.member.runtime import MemberRuntime
 from jetmq.transport import context, tcp_endpoint
+from jetmq.transport.security import ZapHandler
 
 
 def _int(args: dict, option: str) -> int:
@@ -110,6 +116,7 @@ def start_master(args: dict, argv: list[str]) -> int:
             port=_int(args, "--port"), advertise_host=args["--advertise"],
             member_count=members, data_dir=Path(args["--data-dir"]) if args["--data-dir"] else None,
             snapshot_dir=Path(args["--snapshot-dir"]) if args["--snapshot-dir"] else None,
+            no_auth=bool(args["--no-auth"]),
             heartbeat_interval_ms=_int(args, "--heartbeat-interval-ms"),
             heartbeat_timeout_ms=_int(args, "--heartbeat-timeout-ms"),
             scale_up_delay_ms=_int(args, "--scale-up-delay-ms"),
@@ -138,6 +145,7 @@ def start_master(args: dict, argv: list[str]) -> int:
                       path=data_dir / "logs" / "master.log")
     server = MasterServer(config, on_ready=ready, on_failure=on_failure)
     code = server.run()
+    ZapHandler.stop()
     # sockets close with a linger, but it holds only while the context terminates: without
     # this the process exits with its last StopClusterReply and Shutdowns still queued
     context().destroy(linger=SHUTDOWN_LINGER_MS)
@@ -169,11 +177,18 @@ def start_member(args: dict, argv: list[str]) -> int:
             return fail(str(e))
         print(f"jetmq member (pid {pid}) joined the cluster at {host}:{port}; log {member_log}")
         return RET_OK
+    try:  # the key must be there and be one; its path (never the key) travels on
+        key_path = clusterkey.find(args["--key-file"], args["--cluster-name"])
+        if key_path is not None:
+            clusterkey.load(key_path)
+    except ClusterKeyError as e:
+        return fail(str(e))
     # by default a joined member binds (and advertises) the interface its traffic to the master leaves from
     bind = args["--bind"] or (route_source_address(host, port) if not is_loopback(host) else DEFAULT_BIND_HOST)
     config = MemberConfig(
         master_endpoint=tcp_endpoint(host, port), uuid=member_uuid, forked=False,
         cluster_name=args["--cluster-name"], bind_host=bind, advertise_host=args["--advertise"],
+        key_file=str(key_path) if key_path is not None else None,
         heartbeat_interval_ms=_int(args, "--heartbeat-interval-ms"),
         heartbeat_timeout_ms=_int(args, "--heartbeat-timeout-ms"))
     configure_logging(f"member-{config.uuid[:8]}", stream=sys.stderr if log_file is None else None, path=log_file)

@@ -31,7 +31,8 @@ def cmd_submit(client: JetClient, args: dict) -> int:
     if args["--snapshot"]:
         print(f"Will restore the job from the snapshot with name '{args['--snapshot']}'")
     sys.stdout.flush()
-    context = bootstrap.SubmitContext(resolve_addresses(args["--addresses"]), args["--name"], args["--snapshot"])
+    context = bootstrap.SubmitContext(resolve_addresses(args["--addresses"]), args["--name"], args["--snapshot"],
+                                      args["--key-file"], args["--cluster-name"])
     bootstrap.set_context(context)
     saved_argv = sys.argv
     sys.argv = [path, *arguments]

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import psutil
 
-from jetmq.errors import ClusterStartError
+from jetmq.clusterkey import secure_data_dir
+from jetmq.errors import ClusterKeyError, ClusterStartError
 from jetmq.storage.files import atomic_write
 
 
@@ -57,7 +58,12 @@ class DataDir:
         return self.log_dir / "master.log"
 
     def claim(self) -> None:
-        """Create the directory and write our pid; refuse if a live master owns it."""
+        """Create the directory (the user's alone) and write our pid; refuse if a live master
+        owns it, or another user does."""
+        try:
+            secure_data_dir(self.root)
+        except ClusterKeyError as e:
+            raise ClusterStartError(str(e)) from None
         self.log_dir.mkdir(parents=True, exist_ok=True)
         other = running_master_pid(self.pid_file)
         if other is not None:

@@ -19,9 +19,10 @@ from typing import Callable
 import psutil
 
 from jetmq.version import PYTHON_VERSION, __version__
+from jetmq import clusterkey
 from jetmq import protocol as p
 from jetmq.config import ClusterConfig, MemberConfig, MEMBER_START_TIMEOUT_S
-from jetmq.errors import AddressInUseError, ClusterStartError, MemberNotFoundError
+from jetmq.errors import AddressInUseError, ClusterKeyError, ClusterStartError, MemberNotFoundError
 from jetmq.ids import MAX_NODE_ID, FlakeIdGenerator
 from jetmq.master.coordinator import JobCoordinator
 from jetmq.master.datadir import DataDir
@@ -34,6 +35,8 @@ from jetmq.master.io import IoWorker
 from jetmq.master.loopstats import TurnMeter
 from jetmq.master.membership import ChangeKind, JoinRateLimit, Membership, RejoinBackoff
 from jetmq.master.quarantine import Quarantine
+from jetmq.master.storeservice import StoreService
+from jetmq.storage.access import store_id
 from jetmq.netaddr import is_wildcard, primary_address
 from jetmq.transport import Incoming, Poller, RouterSocket, tcp_endpoint
 
@@ -112,6 +115,7 @@ class MasterServer:
             self.handlers[msg_type] = self._from_member(handler)
         self.router: RouterSocket | None = None
         self.launcher: MemberLauncher | None = None
+        self.store_service: StoreService | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -141,10 +145,17 @@ class MasterServer:
 
     def _start(self) -> None:
         self.data_dir.claim()
+        try:
+            self.key = None if self.config.no_auth else clusterkey.create_or_load(self.data_dir.root)
+        except ClusterKeyError as e:
+            raise ClusterStartError(str(e)) from None
         self.coordinator.store.open_log(self.data_dir.structures_log, Quarantine(self.data_dir.quarantine_dir))
         self.coordinator.load()
-        self.router = RouterSocket(tcp_endpoint(self.config.bind_host, self.config.port))
+        self.router = RouterSocket(tcp_endpoint(self.config.bind_host, self.config.port), key=self.key)
         self._monitor = self.router.monitor()
+        self._store_id = store_id(self.config.resolved_snapshot_dir)
+        self.store_service = StoreService(self.config.resolved_snapshot_dir, self.config.bind_host, self.key)
+        self.store_service.start()
         # forked members reach their master on this host; they bind their data sockets where the
         # master binds, and advertise (bound to every interface) the host's reachable address
         wildcard = is_wildcard(self.config.bind_host)
@@ -157,6 +168,7 @@ class MasterServer:
             cluster_name=self.config.cluster_name,
             bind_host=self.config.bind_host,
             advertise_host=self.config.advertise_host or (primary_address() if wildcard else None),
+            key_file=None if self.key is None else str(self.data_dir.root / clusterkey.KEY_FILE),
             heartbeat_interval_ms=self.config.heartbeat_interval_ms,
             heartbeat_timeout_ms=self.config.heartbeat_timeout_ms,
         )
@@ -208,6 +220,8 @@ class MasterServer:
         if self.router is not None:
             self._wait_for_joined_members_to_hang_up(STOP_GRACE_S)
             self.router.close(linger_ms=SHUTDOWN_LINGER_MS)
+        if self.store_service is not None:
+            self.store_service.stop()
         self.store_io.stop(IO_STOP_TIMEOUT_S)  # job records and the structures log reach the disk first
         self.bulk_io.stop(IO_STOP_TIMEOUT_S)
         self.coordinator.store.close()
@@ -386,11 +400,13 @@ class MasterServer:
                        f"more than {JOINS_PER_S:.0f} members a second are joining")
                 log.warning("deferring the join of member %s (%s): %s", hello.member_uuid, hello.data_address, why)
             return  # no answer: it says hello again a heartbeat interval later
-        info = p.MemberInfo(hello.member_uuid, hello.data_address, hello.pid, hello.host, hello.forked)
+        info = p.MemberInfo(hello.member_uuid, hello.data_address, hello.pid, hello.host, hello.forked,
+                            hello.curve_key)
         self.membership.add(info, incoming.peer, incoming.fd, now)
         self.router.send(incoming.peer, p.Welcome(
             self.uuid, self.config.heartbeat_interval_ms, self.config.heartbeat_timeout_ms,
-            self.membership.version, str(self.config.resolved_snapshot_dir.resolve())))
+            self.membership.version, str(self.config.resolved_snapshot_dir.resolve()), self._store_id,
+            self.store_service.port))
 
     def _member_of(self, incoming: Incoming):
         record = self.membership.by_peer(incoming.peer)
@@ -426,7 +442,8 @@ class MasterServer:
         turns = self.turns
         self._reply(incoming, p.MasterStatsReply(
             turns.turns, turns.slow_turns, round(turns.longest_s * 1000, 1), turns.longest_step,
-            self._bytes_from_members, self._bytes_to_members, self._largest_to_members))
+            self._bytes_from_members, self._bytes_to_members, self._largest_to_members,
+            self.store_service.bytes_written, self.store_service.bytes_read))
 
     def _reply(self, incoming: Incoming, msg) -> None:
         self.router.send(incoming.peer, msg, incoming.corr)

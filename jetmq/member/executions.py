@@ -22,6 +22,7 @@ from jetmq.member.engine.execution import Execution, ExecutionFailed, Plan, fail
 from jetmq.member.snapshots import MemberSnapshots, StagedOutput
 from jetmq.storage.snapshots import SnapshotDamagedError
 from jetmq.transport import DataDealer, DataRouter, Poller
+from jetmq.transport.security import ZapHandler
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +56,18 @@ def dealer_identity(member_uuid: str, execution_id: int) -> bytes:
 
 
 class ExecutionService:
-    def __init__(self, member_uuid: str, data_router: DataRouter, poller: Poller, send_to_master, services):
+    def __init__(self, member_uuid: str, data_router: DataRouter, poller: Poller, send_to_master, services,
+                 cluster_key=None, own_key=None):
+        """``own_key``: this member's data key, with which it connects to its peers (None: a
+        cluster without authentication); ``cluster_key`` reaches the master's store service."""
         self._uuid = member_uuid
         self._router = data_router
         self._poller = poller
         self._send_to_master = send_to_master
         self._services = services
         services.stage = self._stage
-        self.snapshots = MemberSnapshots()
+        self._own_key = own_key
+        self.snapshots = MemberSnapshots(cluster_key)
         self._executions: dict[int, RunningExecution] = {}
         self._completed: deque[int] = deque(maxlen=COMPLETED_MEMORY)  # executions whose part here completed
         self._by_dealer: dict[DataDealer, int] = {}
@@ -113,7 +118,12 @@ class ExecutionService:
             plan = Plan(msg.job_id, msg.execution_id, msg.member_index, len(msg.members), msg.partition_owners,
                         msg.config.get("processing_guarantee", "NONE"), self._services, msg.restored_snapshot_id)
             restore = self.snapshots.restore(msg)
-            dealers = {index: DataDealer(member.address, dealer_identity(self._uuid, msg.execution_id))
+            if self._own_key is not None:  # its peers may connect to this member's data socket
+                zap = ZapHandler.running()
+                for member in msg.members:
+                    zap.admit_member(member.curve_key.encode(), member.uuid)
+            dealers = {index: DataDealer(member.address, dealer_identity(self._uuid, msg.execution_id),
+                                         self._own_key, member.curve_key.encode())
                        for index, member in enumerate(msg.members) if index != msg.member_index}
             execution = Execution(plan, dag, send=lambda m, h, b: dealers[m].send(h, b),
                                   grant=lambda m, edge, n: self._grant(msg.execution_id, m, edge, n),
@@ -213,7 +223,7 @@ class ExecutionService:
         the connection of the member it says it comes from; a member that breaks the flow
         control fails the execution."""
         while (received := self._router.recv()) is not None:
-            peer, header, payload = received
+            peer, header, payload, peer_key = received
             try:
                 kind, execution_id, edge_index, member, count = HEADER.unpack(header)
             except Exception:
@@ -225,7 +235,9 @@ class ExecutionService:
             running = self._executions.get(execution_id)
             if running is None or kind not in (KIND_BATCH, KIND_BATCH_LZ4):
                 continue
-            if running.identities.get(member) != peer:
+            if running.identities.get(member) != peer or (
+                    peer_key is not None and 0 <= member < len(running.members)
+                    and running.members[member].curve_key.encode() != peer_key):
                 log.warning("dropped a batch of execution %d that claims to come from member %d on another "
                             "member's connection", execution_id, member)
                 continue

@@ -39,9 +39,13 @@ class LinkState(enum.Enum):
 
 
 class MasterLink(threading.Thread):
-    def __init__(self, config: MemberConfig, data_address: str, pipe: PairSocket):
+    def __init__(self, config: MemberConfig, data_address: str, pipe: PairSocket, cluster_key=None, own_key=None):
+        """``cluster_key`` authenticates the link; ``own_key`` is the data socket's, whose
+        public half the Hello tells the master (None, None: a cluster without authentication)."""
         super().__init__(name="jetmq-master-link", daemon=True)
         self.config = config
+        self._cluster_key = cluster_key
+        self._curve_key = own_key.public.decode() if own_key is not None else ""
         self.data_address = data_address
         self._pipe = pipe
         self._interval_s = config.heartbeat_interval_ms / 1000
@@ -75,7 +79,8 @@ class MasterLink(threading.Thread):
             self._pipe.close()
 
     def _connect(self) -> None:
-        self._dealer = DealerSocket(self.config.master_endpoint, identity=f"member:{self.config.uuid}".encode())
+        self._dealer = DealerSocket(self.config.master_endpoint, identity=f"member:{self.config.uuid}".encode(),
+                                    key=self._cluster_key)
         self._poller = Poller()
         self._poller.register(self._dealer)
         self._poller.register(self._pipe)
@@ -158,8 +163,16 @@ class MasterLink(threading.Thread):
             self._master_lost("the master process (our parent) exited")
             return
         if self.state is LinkState.JOINING and now >= self._next_hello:
+            failure = self._dealer.handshake_failure()
+            if failure is not None:  # a key problem: saying hello again will not help
+                reason = failure
+                log.error("the master refused this member: %s", reason)
+                self._transition(LinkState.CLOSED, reason)
+                self._pipe.send(p.MasterLost(reason, "refused"))
+                return
             hello = p.Hello(self.config.uuid, os.getpid(), socket.gethostname(), self.data_address,
-                            self.config.forked, self.config.cluster_name, __version__, PYTHON_VERSION)
+                            self.config.forked, self.config.cluster_name, __version__, PYTHON_VERSION,
+                            self._curve_key)
             # not yet connected: try again on the next tick rather than a whole interval later
             self._hello_corr += 1
             sent = self._dealer.send(hello, self._hello_corr)

@@ -15,6 +15,7 @@ import signal
 import time
 from typing import Callable
 
+from jetmq import clusterkey
 from jetmq import protocol as p
 from jetmq.config import MemberConfig
 from jetmq.member.executions import ExecutionService
@@ -22,6 +23,7 @@ from jetmq.member.link import GOODBYE_ACK_TIMEOUT_S, MasterLink
 from jetmq.member.services import ClusterServices
 from jetmq.netaddr import advertised_host
 from jetmq.transport import DataRouter, PairSocket, Poller
+from jetmq.transport.security import ZapHandler, new_keypair
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +58,15 @@ class MemberRuntime:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, self._on_sigterm)
         signal.signal(signal.SIGUSR1, lambda _s, _f: self._dump_requested.append(True))
-        self.data_socket = DataRouter(self.config.bind_host)
+        # the cluster key (to talk to the master) and this member's own (for its data socket)
+        cluster_key = clusterkey.load(self.config.key_file) if self.config.key_file else None
+        own_key = new_keypair() if cluster_key is not None else None
+        self.data_socket = DataRouter(self.config.bind_host, key=own_key)
         master_host, _, master_port = self.config.master_endpoint.removeprefix("tcp://").rpartition(":")
         advertised = advertised_host(self.config.bind_host, self.config.advertise_host, master_host, int(master_port))
         data_address = f"{advertised}:{self.data_socket.address.rpartition(':')[2]}"
         self._pipe, link_end = PairSocket.pipe()
-        self.link = MasterLink(self.config, data_address, link_end)
+        self.link = MasterLink(self.config, data_address, link_end, cluster_key, own_key)
         log.info("member %s (pid %d) starting, data address %s, master %s", self.config.uuid, os.getpid(),
                  data_address, self.config.master_endpoint)
         self.link.start()
@@ -69,17 +74,20 @@ class MemberRuntime:
         poller.register(self._pipe)
         poller.register(self.data_socket)
         master_address = self.config.master_endpoint.removeprefix("tcp://")
-        self.services = ClusterServices(self._pipe.send, master_address)
-        self.executions = ExecutionService(self.config.uuid, self.data_socket, poller, self._pipe.send, self.services)
+        self.services = ClusterServices(self._pipe.send, master_address, cluster_key)
+        self.executions = ExecutionService(self.config.uuid, self.data_socket, poller, self._pipe.send, self.services,
+                                           cluster_key, own_key)
         try:
             self._loop(poller)
         finally:
             self.executions.close()
+            self.executions.snapshots.close()
             self.services.close()
             self.link.stop()
             self.link.join(timeout=GOODBYE_ACK_TIMEOUT_S + 1)
             self._pipe.close()
             self.data_socket.close()
+            ZapHandler.stop()
         log.info("member %s exiting with %s", self.config.uuid, self._exit_code.name)
         return int(self._exit_code)
 
@@ -135,9 +143,10 @@ class MemberRuntime:
             elif self.executions.on_message(msg):
                 pass
             elif isinstance(msg, p.Welcome):
-                log.info("joined the cluster (membership version %d; snapshot store %s)", msg.membership_version,
-                         msg.snapshot_root)
-                self.executions.snapshots.set_root(msg.snapshot_root)
+                master_host = self.config.master_endpoint.removeprefix("tcp://").rpartition(":")[0]
+                how = self.executions.snapshots.use_store(msg.snapshot_root, msg.store_id, master_host,
+                                                          msg.store_port)
+                log.info("joined the cluster (membership version %d); %s", msg.membership_version, how)
                 if self._on_joined is not None:
                     self._on_joined()
             else:

@@ -14,9 +14,10 @@ from jetmq.requester import Requester
 
 
 class ClusterServices:
-    def __init__(self, send_to_master: Callable[[object], None], master_address: str):
+    def __init__(self, send_to_master: Callable[[object], None], master_address: str, cluster_key=None):
         self._send = send_to_master
         self._master_address = master_address
+        self._cluster_key = cluster_key
         self._requester: Requester | None = None
         #: ``stage(execution_id, epoch, kind, name, data)`` keeps exactly-once output on this
         #: member until a snapshot covers it (the member's ExecutionService sets it)
@@ -55,7 +56,7 @@ class ClusterServices:
 
     def _reader(self) -> Requester:
         if self._requester is None:
-            self._requester = Requester(self._master_address)
+            self._requester = Requester(self._master_address, key=self._cluster_key)
         return self._requester
 
     def close(self) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from jetmq import protocol as p
 from jetmq.ids import id_to_string
 from jetmq.storage import snapshots as store
+from jetmq.storage.access import LocalStore, RemoteStore, sees_store
 
 log = logging.getLogger(__name__)
 
@@ -39,19 +40,33 @@ class StagedOutput:
 
 
 class MemberSnapshots:
-    """Reads and writes this member's part of snapshots under the store's root, which the
-    master names in its Welcome."""
+    """Reads and writes this member's part of snapshots in the store the master names in
+    its Welcome: as files, where this host mounts it, else through the master's store
+    service (jetmq/storage/access.py)."""
 
-    def __init__(self):
-        self.root: Path | None = None
+    def __init__(self, cluster_key=None):
+        self.store = None
+        self._cluster_key = cluster_key  # presented to the master's store service
 
-    def set_root(self, root: str) -> None:
-        self.root = Path(root)
+    def use_store(self, root: str, store_id: str, master_host: str, store_port: int) -> str:
+        """Decide how to reach the store; a line saying how, for the log."""
+        if self.store is not None and hasattr(self.store, "close"):
+            self.store.close()
+        if sees_store(Path(root), store_id):
+            self.store = LocalStore(Path(root))
+            return f"snapshot store {root}, mounted here"
+        self.store = RemoteStore(f"{master_host}:{store_port}", self._cluster_key)
+        return f"snapshot store {root} is not mounted here: through the master's store service at " \
+               f"{master_host}:{store_port}"
 
-    def _root(self) -> Path:
-        if self.root is None:
+    def _store(self):
+        if self.store is None:
             raise RuntimeError("the master has not named the snapshot store yet")
-        return self.root
+        return self.store
+
+    def close(self) -> None:
+        if self.store is not None and hasattr(self.store, "close"):
+            self.store.close()
 
     def restore(self, msg: p.InitExecution) -> dict | None:
         """The state this member restores for an execution, by vertex, or None; raises
@@ -60,19 +75,19 @@ class MemberSnapshots:
             return None
         owned = {partition for partition, owner in enumerate(msg.partition_owners) if owner == msg.member_index}
         try:
-            return store.read_state(self._root() / msg.restore_dir, owned)
+            return store.read_state(self._store(), msg.restore_dir, owned)
         except store.SnapshotDamagedError as e:
             raise store.SnapshotDamagedError(describe_damage(msg, str(e))) from None
 
     def write(self, job_id: int, snapshot_id: int, member_index: int, state: dict,
               staged: list[tuple]) -> p.SnapshotFiles:
         """Write this member's state and covered output for a snapshot; OSError if a write fails."""
-        writer = store.MemberSnapshotWriter(store.snapshot_dir(self._root(), job_id, snapshot_id), member_index)
+        writer = store.MemberSnapshotWriter(self._store(), store.snapshot_path(job_id, snapshot_id), member_index)
         return writer.write(state, staged)
 
     def write_final_output(self, job_id: int, execution_id: int, member_index: int,
                            staged: list[tuple]) -> p.FileRef | None:
-        return store.write_final_output(self._root(), job_id, execution_id, member_index, staged)
+        return store.write_final_output(self._store(), job_id, execution_id, member_index, staged)
 
 
 def describe_damage(msg: p.InitExecution, detail: str) -> str:

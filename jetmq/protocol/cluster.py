@@ -19,6 +19,7 @@ class MemberInfo:
     pid: int
     host: str
     forked: bool
+    curve_key: str  # the public key of its data socket ("" in a cluster without authentication)
 
 
 # ---------------------------------------------------------------------------------
@@ -37,6 +38,7 @@ class Hello:
     cluster_name: str
     jetmq_version: str  # a member must run the master's jetmq and Python: jobs travel pickled
     python_version: str
+    curve_key: str  # the public key of its data socket ("" without authentication)
 
 
 @message
@@ -48,6 +50,8 @@ class Welcome:
     heartbeat_timeout_ms: int
     membership_version: int
     snapshot_root: str  # the snapshot store, where members write and read snapshots themselves
+    store_id: str  # members whose host mounts the store at snapshot_root find this id in it
+    store_port: int  # else they reach it through the master's store service on this port
 
 
 @message
@@ -163,6 +167,8 @@ class MasterStatsReply:
     bytes_from_members: int
     bytes_to_members: int
     largest_message_to_members: int
+    store_service_bytes_written: int  # through the store service (members without the store mounted)
+    store_service_bytes_read: int
 
 
 @message

@@ -253,6 +253,35 @@ class SnapshotPhase2:
 
 
 @message
+class StoreWrite:
+    """A member that does not mount the snapshot store writes a file through the master's
+    store service: part ``data`` at ``offset``; ``last`` makes the file whole and durable."""
+
+    path: str  # relative to the store's root
+    offset: int
+    data: bytes
+    last: bool
+
+
+@message
+class StoreRead:
+    """Read ``length`` bytes of a store file from ``offset`` (0: only its size; -1: the rest)."""
+
+    path: str
+    offset: int
+    length: int
+
+
+@message
+class StoreReply:
+    """The store service's answer: the bytes read, the file's size, or the error."""
+
+    error: str | None
+    data: bytes
+    size: int
+
+
+@message
 class MapPutAll:
     """A sink's batch for a named map: a pickled list of (pickled key, pickled value)."""
 

@@ -52,16 +52,29 @@ class SnapshotDamagedError(JetError):
 # Where things are
 
 
+def job_path(job_id: int) -> str:
+    """A job's directory, relative to the store's root."""
+    return f"jobs/{id_to_string(job_id)}"
+
+
+def snapshot_path(job_id: int, snapshot_id: int) -> str:
+    return f"{job_path(job_id)}/{snapshot_id}"
+
+
+def execution_path(job_id: int, execution_id: int) -> str:
+    return f"{job_path(job_id)}/exec-{id_to_string(execution_id)}"
+
+
 def job_dir(root: Path, job_id: int) -> Path:
-    return Path(root) / "jobs" / id_to_string(job_id)
+    return Path(root) / job_path(job_id)
 
 
 def snapshot_dir(root: Path, job_id: int, snapshot_id: int) -> Path:
-    return job_dir(root, job_id) / str(snapshot_id)
+    return Path(root) / snapshot_path(job_id, snapshot_id)
 
 
 def execution_dir(root: Path, job_id: int, execution_id: int) -> Path:
-    return job_dir(root, job_id) / f"exec-{id_to_string(execution_id)}"
+    return Path(root) / execution_path(job_id, execution_id)
 
 
 def named_root(root: Path) -> Path:
@@ -72,16 +85,21 @@ def named_root(root: Path) -> Path:
 # A member writes its part
 
 
+def _stored(store, directory: str, name: str, data: bytes) -> FileRef:
+    store.write(f"{directory}/{name}", data)
+    return FileRef(name, len(data), zlib.crc32(data))
+
+
 class MemberSnapshotWriter:
-    """Member ``member_index``'s part of one snapshot: its state and its staged output.
+    """Member ``member_index``'s part of one snapshot: its state and its staged output,
+    written through ``store`` (jetmq/storage/access.py) into the snapshot's ``directory``
+    (relative to the store's root). Raises OSError when a write fails; the member then
+    reports the snapshot failed."""
 
-    Raises OSError when a write fails; the member then reports the snapshot failed.
-    """
-
-    def __init__(self, directory: Path, member_index: int):
-        self.directory = Path(directory)
+    def __init__(self, store, directory: str, member_index: int):
+        self.store = store
+        self.directory = directory
         self.member_index = member_index
-        self.directory.mkdir(parents=True, exist_ok=True)
 
     def write(self, state: dict[str, list[tuple[int, bytes, int]]], staged: list[tuple]) -> SnapshotFiles:
         """``state``: per vertex, groups (partition, pickled [(key, value)...], entries);
@@ -100,23 +118,22 @@ class MemberSnapshotWriter:
             chunks.append(data)
             offset += len(data)
             total += entries
-        prefix = f"m{self.member_index}"
-        state_ref = write_checked(self.directory, f"{prefix}.state", b"".join(chunks))
-        index_ref = write_checked(self.directory, f"{prefix}.index", json.dumps(index).encode())
-        staged_ref = write_checked(self.directory, f"{prefix}.staged", pack_serialized(staged)) if staged else None
+        prefix, store, directory = f"m{self.member_index}", self.store, self.directory
+        state_ref = _stored(store, directory, f"{prefix}.state", b"".join(chunks))
+        index_ref = _stored(store, directory, f"{prefix}.index", json.dumps(index).encode())
+        staged_ref = _stored(store, directory, f"{prefix}.staged", pack_serialized(staged)) if staged else None
         return SnapshotFiles(self.member_index, state_ref, index_ref, staged_ref, total)
 
 
-def write_final_output(root: Path, job_id: int, execution_id: int, member_index: int,
+def write_final_output(store, job_id: int, execution_id: int, member_index: int,
                        staged: list[tuple]) -> FileRef | None:
     """A completed member's exactly-once output not yet covered by a committed snapshot;
-    its reference, relative to ``root`` (None when there is none)."""
+    its reference, relative to the store's root (None when there is none)."""
     if not staged:
         return None
-    directory = execution_dir(root, job_id, execution_id)
-    directory.mkdir(parents=True, exist_ok=True)
-    ref = write_checked(directory, f"m{member_index}.final", pack_serialized(staged))
-    return FileRef(str((directory / ref.name).relative_to(root)), ref.size, ref.crc32)
+    directory = execution_path(job_id, execution_id)
+    ref = _stored(store, directory, f"m{member_index}.final", pack_serialized(staged))
+    return FileRef(f"{directory}/{ref.name}", ref.size, ref.crc32)
 
 
 def read_staged(directory: Path, ref: FileRef) -> list[tuple]:
@@ -198,9 +215,16 @@ class Manifest:
 
 def read_manifest(path: Path) -> Manifest:
     """The manifest of the snapshot at ``path``; SnapshotDamagedError if there is none readable."""
-    path = Path(path)
     try:
-        m = json.loads((path / MANIFEST).read_bytes())
+        data = (Path(path) / MANIFEST).read_bytes()
+    except OSError as e:
+        raise SnapshotDamagedError(f"snapshot at {path} has no readable manifest: {e}") from None
+    return parse_manifest(data, Path(path))
+
+
+def parse_manifest(data: bytes, path: Path) -> Manifest:
+    try:
+        m = json.loads(data)
         if m.get("format") != FORMAT:
             raise ValueError(f"format {m.get('format')}, expected {FORMAT} (written by another jetmq version)")
         info = SnapshotInfo(path, m["snapshot_id"], m["job_id"], m["job_name"], m["creation_time"],
@@ -227,32 +251,38 @@ def read_covered_output(path: Path) -> list[tuple]:
 # A member restores its part
 
 
-def read_state(path: Path, owned: set[int]) -> dict[str, list[tuple[int, bytes, int]]]:
-    """Per vertex, the (partition, pickled [(key, value)...], 0) groups of the partitions in
-    ``owned`` and the broadcast ones, from every member's files of the snapshot at ``path``.
+def read_state(store, path: str, owned: set[int]) -> dict[str, list[tuple[int, bytes, int]]]:
+    """Per vertex, the (partition, pickled (keys, values), 0) groups of the partitions in
+    ``owned`` and the broadcast ones, from every member's files of the snapshot at ``path``
+    (relative to the store's root, read through ``store``).
 
     Reads the indexes whole and the state files only where those segments are; raises
     SnapshotDamagedError naming the file when a checksum fails or a file is missing.
     """
-    path = Path(path)
-    manifest = read_manifest(path)
+    try:
+        manifest = parse_manifest(store.read(f"{path}/{MANIFEST}"), Path(path))
+    except OSError as e:
+        raise SnapshotDamagedError(f"snapshot at {path} has no readable manifest: {e}") from None
     state: dict[str, list[tuple[int, bytes, int]]] = {}
     for files in manifest.members:
+        state_file = f"{path}/{files.state.name}"
         try:
-            index = json.loads(read_checked(path, files.index))
-            with open(path / files.state.name, "rb") as f:
-                if os.fstat(f.fileno()).st_size != files.state.size:
-                    raise DamagedFileError(f"{files.state.name} has {os.fstat(f.fileno()).st_size:,} bytes, "
-                                           f"{files.state.size:,} expected (checksum mismatch)")
-                for segment in index:
-                    partition = segment["partition"]
-                    if partition >= 0 and partition not in owned:
-                        continue
-                    data = os.pread(f.fileno(), segment["length"], segment["offset"])
-                    if len(data) != segment["length"] or zlib.crc32(data) != segment["crc32"]:
-                        raise DamagedFileError(f"a segment of {files.state.name} is damaged (checksum mismatch)")
-                    blobs = unpack_serialized(lz4.frame.decompress(data))
-                    state.setdefault(segment["vertex"], []).extend((partition, blob, 0) for blob in blobs)
+            index_data = store.read(f"{path}/{files.index.name}")
+            if len(index_data) != files.index.size or zlib.crc32(index_data) != files.index.crc32:
+                raise DamagedFileError(f"{files.index.name} is damaged (checksum mismatch)")
+            size = store.size(state_file)
+            if size != files.state.size:
+                raise DamagedFileError(f"{files.state.name} has {size:,} bytes, {files.state.size:,} expected "
+                                       f"(checksum mismatch)")
+            for segment in json.loads(index_data):
+                partition = segment["partition"]
+                if partition >= 0 and partition not in owned:
+                    continue
+                data = store.read(state_file, segment["offset"], segment["length"])
+                if len(data) != segment["length"] or zlib.crc32(data) != segment["crc32"]:
+                    raise DamagedFileError(f"a segment of {files.state.name} is damaged (checksum mismatch)")
+                blobs = unpack_serialized(lz4.frame.decompress(data))
+                state.setdefault(segment["vertex"], []).extend((partition, blob, 0) for blob in blobs)
         except OSError as e:
             raise SnapshotDamagedError(f"{files.state.name} of snapshot {path} is missing ({e.strerror or e})") \
                 from None

@@ -45,14 +45,17 @@ class Host:
     address: str
     link: str  # its veth end in the root namespace (the bridge's port)
 
-    def command(self, *argv: str) -> list[str]:
-        """``argv`` run in this host's namespace, under its own hostname."""
-        script = f'hostname {self.name} && exec "$@"'
-        return ["ip", "netns", "exec", self.name, "unshare", "--uts", "sh", "-c", script, "sh", *argv]
+    def command(self, *argv: str, hide: tuple[str, ...] = ()) -> list[str]:
+        """``argv`` run in this host's namespace, under its own hostname; the directories in
+        ``hide`` are covered by an empty tmpfs for it (a host that does not mount them)."""
+        mounts = "".join(f"mount -t tmpfs jetmq-hidden {path} && " for path in hide)
+        script = f'{mounts}hostname {self.name} && exec "$@"'
+        return ["ip", "netns", "exec", self.name, "unshare", "--uts", "--mount", "--propagation", "private",
+                "sh", "-c", script, "sh", *argv]
 
-    def jetmq(self, tool: str, *args: str) -> list[str]:
+    def jetmq(self, tool: str, *args: str, hide: tuple[str, ...] = ()) -> list[str]:
         module = {"jet": "jetmq.cli.jet", "start": "jetmq.cli.start", "stop": "jetmq.cli.stop"}[tool]
-        return self.command(sys.executable, "-m", module, *args)
+        return self.command(sys.executable, "-m", module, *args, hide=hide)
 
     def link_down(self) -> None:
         _run("ip", "link", "set", self.link, "down")

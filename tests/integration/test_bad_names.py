@@ -16,6 +16,7 @@ from jetmq.errors import InvalidNameError
 from jetmq.job_status import JobStatus
 from jetmq.requester import Requester
 from jetmq.testing import wait_until
+from tests.integration.keys import cluster_key
 from tests.integration.dags import streaming_dag
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -73,7 +74,7 @@ def test_the_master_refuses_bad_snapshot_names_from_a_peer_that_skips_the_client
     wait_until(lambda: job.status is JobStatus.RUNNING, 30, lambda: f"the job is {job.status}")
     store = cluster.data_dir / "snapshots"
     before = tree(store) if store.exists() else {}
-    requester = Requester(cluster.address)
+    requester = Requester(cluster.address, key=cluster_key())
     try:
         # When it asks the master to export and to delete snapshots of that name
         for msg in (p.ExportSnapshot(job.id, name, False), p.ExportSnapshot(job.id, name, True),
@@ -104,9 +105,9 @@ def test_submit_refuses_bad_names_before_running_the_script(cluster, option, nam
 
 
 def test_a_hello_whose_member_id_is_not_a_uuid_is_refused(cluster):
-    requester = Requester(cluster.address)
+    requester = Requester(cluster.address, key=cluster_key())
     try:
-        reply = requester.request(p.Hello("../../evil", 1, "host", "127.0.0.1:1", False, "jet", __version__, PYTHON_VERSION))
+        reply = requester.request(p.Hello("../../evil", 1, "host", "127.0.0.1:1", False, "jet", __version__, PYTHON_VERSION, ""))
     finally:
         requester.close()
     assert isinstance(reply, p.Refused) and "is not a UUID" in reply.reason

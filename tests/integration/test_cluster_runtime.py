@@ -31,6 +31,7 @@ from jetmq import protocol as p
 from jetmq import transport
 from jetmq.config import MASTER_SILENCE_FACTOR
 from jetmq.testing import wait_until
+from tests.integration.keys import authenticated
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -253,10 +254,11 @@ def test_when_the_master_is_killed_then_every_forked_member_exits(cluster):
 # ---- 5. jet-stop, and SIGTERM to jet-start ---------------------------------------------------------
 
 
-def test_jet_stop_stops_a_daemon_cluster_and_then_finds_none(processes, run_cli, free_port, tmp_path):
+def test_jet_stop_stops_a_daemon_cluster_and_then_finds_none(processes, run_cli, free_port, tmp_path, monkeypatch):
     port = free_port()
     address = f"127.0.0.1:{port}"
     data_dir = tmp_path / "data"
+    monkeypatch.setenv("JET_KEY_FILE", str(data_dir / "cluster.key"))  # made by the master at its start
     # Given a cluster started with --daemon
     started = run_cli("start", "--daemon", "-m", "2", "--port", port, "--data-dir", data_dir, *HEARTBEAT_OPTIONS)
     assert started.returncode == 0, started.stderr
@@ -290,10 +292,12 @@ def test_jet_stop_stops_a_daemon_cluster_and_then_finds_none(processes, run_cli,
     assert f"No jetmq cluster found to stop at {address}" in again.stderr
 
 
-def test_sigterm_to_a_foreground_jet_start_stops_the_master_and_its_members(processes, free_port, tmp_path):
+def test_sigterm_to_a_foreground_jet_start_stops_the_master_and_its_members(processes, free_port, tmp_path,
+                                                                           monkeypatch):
     port = free_port()
     address = f"127.0.0.1:{port}"
     data_dir = tmp_path / "data"
+    monkeypatch.setenv("JET_KEY_FILE", str(data_dir / "cluster.key"))  # made by the master at its start
     out = tmp_path / "jet-start.out"
     # Given a cluster started in the foreground
     with open(out, "w") as stdout, open(tmp_path / "jet-start.err", "w") as stderr:
@@ -419,7 +423,7 @@ def frames_with_body(name: str, body) -> list[bytes]:
 
 
 def targeted_bad_messages() -> list[list[bytes]]:
-    hello = json.loads(p.encode(p.Hello("u-fuzz", 1, "h", "127.0.0.1:1", False, "jet", __version__, PYTHON_VERSION))[3])
+    hello = json.loads(p.encode(p.Hello("u-fuzz", 1, "h", "127.0.0.1:1", False, "jet", __version__, PYTHON_VERSION, ""))[3])
     return [
         [b"NOTJETMQ", header(), b"ClusterRequest", b"{}"],  # wrong magic
         [p.MAGIC],  # too few frames
@@ -502,7 +506,8 @@ def zmq_context():
 
 
 def dealer_to(context, address: str):
-    dealer = context.socket(zmq.DEALER)
+    """A raw DEALER to the master, presenting the cluster's key (a key holder that misbehaves)."""
+    dealer = authenticated(context.socket(zmq.DEALER))
     dealer.setsockopt(zmq.LINGER, 0)
     dealer.connect(f"tcp://{address}")
     return dealer
@@ -593,7 +598,7 @@ def test_a_hello_with_an_impossible_pid_does_not_take_the_master_down(cluster, z
     before = cluster.cluster()
     dealer = dealer_to(zmq_context, cluster.address)
     dealer.send_multipart(p.encode(p.Hello("fake-member", -1, socket.gethostname(), "127.0.0.1:9", False, "jet", __version__,
-                                                PYTHON_VERSION)))
+                                                PYTHON_VERSION, "")))
     expect_reply(dealer)  # Welcome or Refused: either way the master read it
     # Then the master survives, and the impostor (silent, and no such process) is gone in time
     wait_until(lambda: members_now(cluster) == before.members,
@@ -604,8 +609,9 @@ def test_a_hello_with_an_impossible_pid_does_not_take_the_master_down(cluster, z
 # ---- stopping: the last words of a master -----------------------------------------------------------
 
 
-def test_jet_stop_stops_a_master_whose_members_all_joined(processes, run_cli, free_port, tmp_path):
+def test_jet_stop_stops_a_master_whose_members_all_joined(processes, run_cli, free_port, tmp_path, monkeypatch):
     # Given a master with no forked members (-m 0) and one joined member
+    monkeypatch.setenv("JET_KEY_FILE", str(tmp_path / "data" / "cluster.key"))  # made by the master at its start
     port = free_port()
     address = f"127.0.0.1:{port}"
     started = run_cli("start", "--daemon", "-m", "0", "--port", port, "--data-dir", tmp_path / "data",
@@ -635,22 +641,15 @@ def test_a_reply_that_arrived_before_the_master_hung_up_is_not_lost(monkeypatch)
     # A master that stops answers StopClusterRequest and exits at once. The client's reply is then
     # in its socket when the connection drops; it must still be readable. The client is made to
     # read late on purpose: its poller waits for the hang-up before looking (a "pause here" sentinel).
-    request_seen, client_waiting = threading.Event(), threading.Event()
+    request_seen, client_waiting, hung_up = threading.Event(), threading.Event(), threading.Event()
 
     class PollerThatReadsAfterTheHangUp(transport.Poller):
-        monitor = None
-
-        def register(self, obj):
-            super().register(obj)
-            if not isinstance(obj, int):
-                self.monitor = obj.socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
-
         def poll(self, timeout_s):
             if not request_seen.is_set():
                 return super().poll(min(timeout_s, 0.01))  # nothing to read before the request is seen
             if not client_waiting.is_set():
                 client_waiting.set()
-                assert self.monitor.poll(5000), "the fake master never hung up"
+                assert hung_up.wait(5), "the fake master never hung up"
             return super().poll(timeout_s)
 
     monkeypatch.setattr(jetmq.requester, "Poller", PollerThatReadsAfterTheHangUp)
@@ -668,6 +667,7 @@ def test_a_reply_that_arrived_before_the_master_hung_up_is_not_lost(monkeypatch)
                 router.send_multipart([peer, *p.encode(p.StopClusterReply(4242, ()), corr)])
         finally:
             master_context.destroy(linger=1000)  # flush the reply, then hang up
+            hung_up.set()
 
     thread = threading.Thread(target=fake_master, daemon=True)
     thread.start()
@@ -712,14 +712,14 @@ def test_a_stale_refusal_does_not_make_a_rejoining_joined_member_quit(processes,
     master = FakeMaster(zmq_context, port)
     member = start_joined_member(processes, f"127.0.0.1:{port}", tmp_path / "member.log")
     peer, _hello = master.expect(p.Hello, member, JOIN_TIMEOUT_S)
-    master.send(peer, p.Welcome("fake-master", INTERVAL_MS, TIMEOUT_MS, 1, "/nonexistent"))
+    master.send(peer, p.Welcome("fake-master", INTERVAL_MS, TIMEOUT_MS, 1, "/nonexistent", "none", 1))
     master.expect(p.Heartbeat, member, 5)
     # When two heartbeats are refused back to back
     master.send(peer, p.Refused("unknown member: say Hello first"))
     master.send(peer, p.Refused("unknown member: say Hello first"))
     # Then the member says hello again, and is a member once welcomed
     peer, _hello = master.expect(p.Hello, member, 5)
-    master.send(peer, p.Welcome("fake-master", INTERVAL_MS, TIMEOUT_MS, 2, "/nonexistent"))
+    master.send(peer, p.Welcome("fake-master", INTERVAL_MS, TIMEOUT_MS, 2, "/nonexistent", "none", 1))
     master.expect(p.Heartbeat, member, 5)
     assert member.poll() is None
     # and SIGTERM still ends it gracefully: it asks to leave, the master lets it go

@@ -117,15 +117,16 @@ def test_a_restore_reads_no_state_through_the_master(cluster):
 class Poller(threading.Thread):
     """Asks the master for the cluster's state every 100 ms and times each answer."""
 
-    def __init__(self, address: str):
+    def __init__(self, address: str, key_file):
         super().__init__(daemon=True)
         self.address = address
+        self.key_file = key_file
         self.stop_event = threading.Event()
         self.times: list[float] = []
         self.sizes: list[int] = []
 
     def run(self):
-        with jetmq.JetClient(self.address) as client:
+        with jetmq.JetClient(self.address, key_file=self.key_file) as client:
             while not self.stop_event.wait(0.1):
                 start = time.monotonic()
                 self.sizes.append(client.cluster().size)
@@ -144,7 +145,7 @@ def test_the_master_answers_in_time_while_ten_million_keys_are_snapshotted_every
         wait_until(lambda: job.metrics()["last_snapshot_id"] >= 1, 240, "no snapshot committed")
         members = {m.uuid for m in cluster.cluster().members}
         # When a client asks the master for the cluster's state every 100 ms for 40 s
-        poller = Poller(cluster.address)
+        poller = Poller(cluster.address, cluster.key_file)
         poller.start()
         first = job.metrics()["last_snapshot_id"]
         time.sleep(40)  # the observation window itself (the poller measures; nothing to wait for)

@@ -28,7 +28,8 @@ WAIT_S = 20
 
 @pytest.fixture(scope="module")
 def jet():
-    with jetmq.Cluster(members=2) as cluster:
+    with jetmq.Cluster(members=2) as cluster, pytest.MonkeyPatch.context() as patch:
+        patch.setenv("JET_KEY_FILE", str(cluster.key_file))  # every CLI the tests run presents it
         yield cluster
 
 

@@ -10,6 +10,7 @@ from jetmq import JobConfig, JobStatus
 from jetmq import protocol as p
 from jetmq.requester import Requester
 from jetmq.testing import wait_until
+from tests.integration.keys import cluster_key
 from jetmq.version import PYTHON_VERSION, __version__
 from tests.integration.dags import streaming_dag
 
@@ -37,11 +38,11 @@ def test_a_joined_member_logs_into_its_data_dir(cluster, processes, tmp_path):
 
 
 def test_a_member_of_another_jetmq_or_python_version_is_refused_with_the_reason(cluster):
-    requester = Requester(cluster.address)
+    requester = Requester(cluster.address, key=cluster_key())
     try:
         for jetmq_version, python_version in (("0.0.1", PYTHON_VERSION), (__version__, "3.8")):
             hello = p.Hello("5f0b8a2e-3c44-4a8e-9f77-1b2c3d4e5f60", 1, "elsewhere", "127.0.0.1:9", False, "jet",
-                            jetmq_version, python_version)
+                            jetmq_version, python_version, "")
             reply = requester.request(hello)
             assert isinstance(reply, p.Refused)
             assert f"the member jetmq {jetmq_version} on Python {python_version}" in reply.reason

@@ -41,7 +41,7 @@ def network():
 class ThreeHosts:
     """A master (and one forked member) on host A, a joined member on B and on C."""
 
-    def __init__(self, network, processes, tmp_path, master_args=(), members=1):
+    def __init__(self, network, processes, tmp_path, master_args=(), members=1, unmounted=()):
         self.a, self.b, self.c = (network.add_host(name) for name in ("hosta", "hostb", "hostc"))
         self.processes, self.tmp_path = processes, tmp_path
         self.master = processes.popen(self.a.jetmq("start", "--bind", "0.0.0.0", "--port", str(PORT),
@@ -49,9 +49,18 @@ class ThreeHosts:
                                                    "--scale-up-delay-ms", "1000", *HEARTBEATS, *master_args),
                                       cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.address = f"{self.a.address}:{PORT}"
-        self.client = jetmq.JetClient(self.address)
+        made = tmp_path / "a" / "cluster.key"  # made by the master as it starts
+        wait_until(lambda: made.exists() and made.read_text().count("\n") == 3, WAIT_S,
+                   "the master on host A made no key")
+        # the key handed to the other hosts, as an operator would copy it (outside A's data dir)
+        self.key_file = tmp_path / "cluster.key"
+        self.key_file.write_text(made.read_text())
+        self.key_file.chmod(0o600)
+        self.client = jetmq.JetClient(self.address, key_file=self.key_file)
         wait_until(self._answers, WAIT_S, "the master on host A never answered")
-        self.joined = {host.name: self.join(host) for host in (self.b, self.c)}
+        # hosts in ``unmounted`` do not see the master's data dir (its snapshot store among it)
+        self.joined = {host.name: self.join(host, hide=(str(tmp_path / "a"),) if host.name.endswith(unmounted) else ())
+                       for host in (self.b, self.c)}
         wait_until(lambda: self.client.cluster().size == members + 2, WAIT_S,
                    lambda: f"members: {self.client.cluster().members}")
 
@@ -62,14 +71,15 @@ class ThreeHosts:
         except jetmq.JetError:
             return False
 
-    def join(self, host):
-        return self.processes.popen(host.jetmq("start", "--join", self.address, "--data-dir",
-                                               str(self.tmp_path / host.name), *HEARTBEATS),
+    def join(self, host, hide=()):
+        return self.processes.popen(host.jetmq("start", "--join", self.address, "--key-file", str(self.key_file),
+                                               "--data-dir", str(self.tmp_path / host.name), *HEARTBEATS, hide=hide),
                                     cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def jet(self, *args, host=None):
-        command = (host.jetmq("jet", "--addresses", self.address, *args) if host is not None else
-                   [sys.executable, "-m", "jetmq.cli.jet", "--addresses", self.address, *args])
+        options = ("--addresses", self.address, "--key-file", str(self.key_file))
+        command = (host.jetmq("jet", *options, *args) if host is not None else
+                   [sys.executable, "-m", "jetmq.cli.jet", *options, *args])
         return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
 
     def close(self):
@@ -169,3 +179,35 @@ def test_the_masters_side_of_a_split_without_a_quorum_runs_no_jobs(hosts):
     wait_until(lambda: hosts.client.cluster().size == 3, WAIT_S, "B and C did not rejoin")
     wait_until(lambda: job.status is JobStatus.RUNNING, WAIT_S, lambda: f"the job is {job.status}")
     job.cancel()
+
+
+def test_a_host_that_does_not_mount_the_store_snapshots_and_restores_through_the_master(network, processes,
+                                                                                         tmp_path):
+    # Given three hosts, of which B does not see the master's data dir (nor its snapshot store)
+    hosts = ThreeHosts(network, processes, tmp_path, unmounted=("hostb",))
+    try:
+        member_b = next(m for m in hosts.client.cluster().members if m.host == hosts.b.name)
+        log_b = (tmp_path / hosts.b.name / "logs" / f"member-{member_b.uuid[:8]}.log").read_text()
+        assert "is not mounted here: through the master's store service" in log_b
+        # When an exactly-once job snapshots, and then a member on C is killed and the job restores
+        config = JobConfig(name="store-service", processing_guarantee=ProcessingGuarantee.EXACTLY_ONCE,
+                           snapshot_interval_ms=300)
+        job = hosts.client.new_job(sequence_dag("store-service-sequences", keys=10, per_second=2000), config)
+        wait_until(lambda: job.metrics()["last_snapshot_id"] >= 2, WAIT_S, "no snapshot committed")
+        hosts.joined[hosts.c.name].kill()
+        wait_until(lambda: job.metrics()["executions_started"] >= 2 and job.status is JobStatus.RUNNING, WAIT_S,
+                   lambda: f"the job did not restart: {job.status}")
+        last = job.metrics()["last_snapshot_id"]
+        wait_until(lambda: job.metrics()["last_snapshot_id"] > last + 2, WAIT_S, "no snapshot after the restore")
+        job.cancel()
+        wait_until(lambda: job.status is JobStatus.FAILED, WAIT_S, "the job did not end")
+        # Then B wrote its state through the master's store service, and read it back through it
+        stats = hosts.client.master_stats()
+        assert stats["store_service_bytes_written"] > 0 and stats["store_service_bytes_read"] > 0, stats
+        # (while no state crossed the master's control loop)
+        assert stats["largest_message_to_members"] < 100_000, stats
+        # and the output is exactly once
+        verdict = verify_sequences(hosts.client.get_list("store-service-sequences"))
+        assert verdict.items > 1_000 and verdict.exactly_once, verdict
+    finally:
+        hosts.close()

@@ -14,6 +14,7 @@ from jetmq.version import PYTHON_VERSION, __version__
 from jetmq import protocol as p
 from jetmq import transport
 from jetmq.master.server import JOIN_BURST, JOINS_PER_S
+from tests.integration.keys import authenticated
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -21,7 +22,8 @@ QUICK_S = 1.0
 
 
 def dealer(address: str) -> zmq.Socket:
-    sock = zmq.Context.instance().socket(zmq.DEALER)
+    """A raw peer presenting the cluster's key: a key holder that misbehaves."""
+    sock = authenticated(zmq.Context.instance().socket(zmq.DEALER))
     sock.setsockopt(zmq.LINGER, 0)
     sock.connect(f"tcp://{address}")
     return sock
@@ -75,7 +77,7 @@ def test_a_flood_of_joining_members_is_admitted_at_a_bounded_pace(cluster):
     try:
         for index, peer in enumerate(peers):
             hello = p.Hello(str(uuid.uuid4()), 10_000 + index, "elsewhere", f"127.0.0.1:{20_000 + index}", False,
-                            "jet", __version__, PYTHON_VERSION)
+                            "jet", __version__, PYTHON_VERSION, "")
             peer.send_multipart(p.encode(hello, 1))
         # When half a second has passed
         deadline = time.monotonic() + 0.5

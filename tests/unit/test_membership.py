@@ -12,7 +12,7 @@ TIMEOUT_S = 1.0
 
 
 def member(n: int, pid: int | None = None, forked: bool = True) -> MemberInfo:
-    return MemberInfo(f"uuid-{n}", f"127.0.0.1:{6000 + n}", 1000 + n if pid is None else pid, "host-a", forked)
+    return MemberInfo(f"uuid-{n}", f"127.0.0.1:{6000 + n}", 1000 + n if pid is None else pid, "host-a", forked, "")
 
 
 def peer(n: int) -> bytes:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import socket
 import threading
+import time
 from typing import NamedTuple
 
 import zmq
@@ -19,6 +21,8 @@ from zmq.utils.monitor import parse_monitor_message
 
 from jetmq import protocol
 from jetmq.errors import AddressInUseError
+from jetmq.transport.security import (CONTROL_DOMAIN, DATA_DOMAIN, Keypair, ZapHandler, connect_as,
+                                      explain_handshake_failure, handshake_failure, serve)
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +70,14 @@ def _decode_or_log(frames, where: str):
 class RouterSocket:
     """The master's one control socket: bound, many peers, each with a routing id."""
 
-    def __init__(self, endpoint: str, max_message_bytes: int = MAX_CONTROL_MESSAGE_BYTES):
+    def __init__(self, endpoint: str, max_message_bytes: int = MAX_CONTROL_MESSAGE_BYTES,
+                 key: Keypair | None = None):
+        """With ``key`` (the cluster key), only its holders complete a handshake."""
         self._sock = context().socket(zmq.ROUTER)
         self._sock.setsockopt(zmq.MAXMSGSIZE, max_message_bytes)
+        if key is not None:
+            ZapHandler.running().admit_cluster_key(key.public)
+            serve(self._sock, key, CONTROL_DOMAIN)
         self._sock.setsockopt(zmq.LINGER, LINGER_MS)
         self._sock.setsockopt(zmq.ROUTER_MANDATORY, 1)  # unknown peer -> error, not silence
         self._sock.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a reconnecting member takes its id back
@@ -115,9 +124,12 @@ class RouterSocket:
                 return Incoming(frames[0].bytes, decoded[0], decoded[1], fd, sum(len(f) for f in frames[1:]))
 
     def monitor(self) -> "DisconnectMonitor":
-        """A socket reporting the fds of connections that closed."""
+        """A socket reporting the fds of connections that closed (and handshakes that failed)."""
         if self._monitor is None:
-            self._monitor = self._sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+            self._monitor = self._sock.get_monitor_socket(
+                zmq.EVENT_DISCONNECTED | zmq.EVENT_ACCEPTED | zmq.EVENT_HANDSHAKE_SUCCEEDED
+                | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+                | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
         return DisconnectMonitor(self._monitor)
 
     def close(self, linger_ms: int = LINGER_MS) -> None:
@@ -127,11 +139,20 @@ class RouterSocket:
         self._sock.close(linger=linger_ms)
 
 
+#: A refused peer address is logged at most this often.
+REFUSAL_LOG_INTERVAL_S = 60.0
+
+
 class DisconnectMonitor:
-    """Disconnect events of a ROUTER socket, as file descriptors."""
+    """Disconnect events of a ROUTER socket, as file descriptors; and handshakes that failed,
+    logged with the peer's address once per address and minute. (A failure event names no
+    connection: it is the oldest accepted connection whose handshake has not ended.)"""
 
     def __init__(self, sock: zmq.Socket):
         self._sock = sock
+        self._handshaking: dict[int, str] = {}  # accepted connections' fds -> peer address, in order
+        self._logged: dict[str, float] = {}
+        self.refused = 0
 
     @property
     def socket(self):
@@ -144,18 +165,54 @@ class DisconnectMonitor:
                 event = parse_monitor_message(self._sock.recv_multipart(flags=zmq.NOBLOCK))
             except zmq.Again:
                 return fds
-            if event["event"] == zmq.EVENT_DISCONNECTED:
-                fds.append(int(event["value"]))
+            kind, value = event["event"], event["value"]
+            if kind == zmq.EVENT_DISCONNECTED:
+                fds.append(int(value))
+                self._handshaking.pop(int(value), None)
+            elif kind == zmq.EVENT_ACCEPTED:
+                self._handshaking[int(value)] = _peer_address(int(value))
+            elif kind == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                self._handshaking.pop(next(iter(self._handshaking), None), None)
+            elif handshake_failure(kind, value) is not None and self._handshaking:
+                fd = next(iter(self._handshaking))
+                self._refused(self._handshaking.pop(fd), handshake_failure(kind, value))
+
+    def _refused(self, address: str, failure: str) -> None:
+        self.refused += 1
+        now = time.monotonic()
+        if now - self._logged.get(address, -REFUSAL_LOG_INTERVAL_S) >= REFUSAL_LOG_INTERVAL_S:
+            self._logged[address] = now
+            why = "it has no key" if failure == "mismatch" else "its key is not this cluster's"
+            log.warning("refused a connection from %s in its handshake: %s (logged once a minute per address)",
+                        address, why)
+
+
+def _peer_address(fd: int) -> str:
+    """The host:port at the other end of the socket ``fd`` (not ours: the fd is ZeroMQ's)."""
+    try:
+        with socket.socket(fileno=os.dup(fd)) as peer:
+            host, port = peer.getpeername()[:2]
+            return f"{host}:{port}"
+    except OSError:
+        return "an unknown address"
 
 
 class DealerSocket:
     """A member's or client's connection to the master."""
 
     def __init__(self, endpoint: str, identity: bytes | None = None, immediate: bool = True,
-                 max_message_bytes: int = MAX_REPLY_MESSAGE_BYTES):
+                 max_message_bytes: int = MAX_REPLY_MESSAGE_BYTES, key: Keypair | None = None):
+        """With ``key`` (the cluster key), the connection is authenticated and encrypted;
+        ``handshake_failure()`` then says why the master would not have it."""
         self.endpoint = endpoint
         self._sock = context().socket(zmq.DEALER)
         self._sock.setsockopt(zmq.MAXMSGSIZE, max_message_bytes)
+        self._has_key = key is not None
+        if key is not None:
+            connect_as(self._sock, key, key.public)
+        self._monitor = self._sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_FAILED_AUTH
+                                                      | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+                                                      | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL)
         self._sock.setsockopt(zmq.LINGER, LINGER_MS)
         self._sock.setsockopt(zmq.SNDHWM, CONTROL_HWM)
         self._sock.setsockopt(zmq.RCVHWM, CONTROL_HWM)
@@ -171,12 +228,29 @@ class DealerSocket:
         try:
             self._sock.connect(endpoint)
         except zmq.ZMQError as e:
+            self._close_monitor()
             self._sock.close()
             raise ConnectionError(f"cannot connect to {endpoint.removeprefix('tcp://')}: {e.strerror}") from None
 
     @property
     def socket(self):
         return self._sock
+
+    def handshake_failure(self) -> str | None:
+        """Why the last handshake with the master failed (a key problem), in words, if one did."""
+        failure = None
+        while True:
+            try:
+                event = parse_monitor_message(self._monitor.recv_multipart(flags=zmq.NOBLOCK))
+            except zmq.Again:
+                return explain_handshake_failure(failure, self._has_key) if failure else None
+            failure = handshake_failure(event["event"], event["value"]) or failure
+
+    def _close_monitor(self) -> None:
+        if self._monitor is not None:
+            self._sock.disable_monitor()
+            self._monitor.close(linger=0)
+            self._monitor = None
 
     def send(self, msg, corr: int = 0) -> bool:
         """Queue ``msg`` without blocking; False when not connected or the queue is full."""
@@ -198,6 +272,7 @@ class DealerSocket:
                 return decoded
 
     def close(self, linger_ms: int = LINGER_MS) -> None:
+        self._close_monitor()
         self._sock.close(linger=linger_ms)
 
 
@@ -294,9 +369,14 @@ def _data_heartbeats(sock) -> None:
 class DataRouter:
     """A member's inbound data socket: every peer's DataDealer connects to it."""
 
-    def __init__(self, host: str, max_message_bytes: int = MAX_DATA_MESSAGE_BYTES):
+    def __init__(self, host: str, max_message_bytes: int = MAX_DATA_MESSAGE_BYTES, key: Keypair | None = None):
+        """With ``key`` (this member's own), only members this one was told of may connect,
+        and every frame says which (see recv)."""
         self._sock = context().socket(zmq.ROUTER)
         self._sock.setsockopt(zmq.MAXMSGSIZE, max_message_bytes)
+        self._authenticated = key is not None
+        if key is not None:
+            serve(self._sock, key, DATA_DOMAIN)
         self._sock.setsockopt(zmq.LINGER, 0)
         self._sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
         self._sock.setsockopt(zmq.SNDHWM, DATA_HWM)
@@ -309,15 +389,17 @@ class DataRouter:
     def socket(self):
         return self._sock
 
-    def recv(self) -> tuple[bytes, bytes, bytes] | None:
-        """(peer identity, header, payload), or None when nothing is waiting; malformed input is dropped."""
+    def recv(self) -> tuple[bytes, bytes, bytes, bytes | None] | None:
+        """(peer identity, header, payload, the peer's authenticated public key or None), or
+        None when nothing is waiting; malformed input is dropped."""
         while True:
             try:
-                frames = self._sock.recv_multipart(flags=zmq.NOBLOCK)
+                frames = self._sock.recv_multipart(flags=zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 return None
             if len(frames) == 3:
-                return frames[0], frames[1], frames[2]
+                key = frames[1].get("User-Id").encode() if self._authenticated else None
+                return frames[0].bytes, frames[1].bytes, frames[2].bytes, key
             log.warning("dropped a malformed data message of %d frames on %s", len(frames), self.address)
 
     def send(self, peer: bytes, header: bytes, payload: bytes) -> bool:
@@ -336,9 +418,13 @@ class DataRouter:
 class DataDealer:
     """One execution's outbound connection to another member's DataRouter."""
 
-    def __init__(self, address: str, identity: bytes):
+    def __init__(self, address: str, identity: bytes, key: Keypair | None = None, server_public: bytes | None = None):
+        """With ``key`` (this member's own), an authenticated, encrypted connection to the
+        member whose public key is ``server_public``."""
         self.address = address
         self._sock = context().socket(zmq.DEALER)
+        if key is not None:
+            connect_as(self._sock, key, server_public)
         self._sock.setsockopt(zmq.MAXMSGSIZE, 1 << 16)  # only credits come back: a few bytes each
         self._sock.setsockopt(zmq.ROUTING_ID, identity)
         self._sock.setsockopt(zmq.SNDHWM, DATA_HWM)
