@@ -23,6 +23,7 @@ _EXPORTS = {
     "JobConfig": "jetmq.config",
     "JobStatus": "jetmq.job_status",
     "ProcessingGuarantee": "jetmq.config",
+    "RestartStrategy": "jetmq.restart_strategy",
     # pipelines
     "AggregateOperation": "jetmq.pipeline",
     "AggregateOperations": "jetmq.pipeline",

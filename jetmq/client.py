@@ -34,6 +34,7 @@ class Member:
     #: how long its main loop had not run, as last heard (long: stuck in user code); not part
     #: of a member's identity, so members compare equal from one request to the next
     stalled_ms: int = field(default=0, compare=False)
+    restarts: int = 0  # replacements the master forked into this member's slot (0: a joined member)
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class ClusterState:
     master_host: str
     membership_version: int
     members: tuple[Member, ...]
+    notes: tuple[str, ...] = ()  # e.g. member slots the master gave up respawning
 
     @property
     def size(self) -> int:
@@ -94,10 +96,10 @@ class JetClient:
 
     def cluster(self) -> ClusterState:
         reply = self._request(p.ClusterRequest())
-        members = tuple(Member(m.uuid, m.address, m.pid, m.host, m.forked, stalled)
-                        for m, stalled in zip(reply.members, reply.stalled_ms))
+        members = tuple(Member(m.uuid, m.address, m.pid, m.host, m.forked, stalled, restarts)
+                        for m, stalled, restarts in zip(reply.members, reply.stalled_ms, reply.restarts))
         return ClusterState(reply.state, reply.version, reply.cluster_name, reply.master_pid, reply.master_host,
-                            reply.membership_version, members)
+                            reply.membership_version, members, reply.notes)
 
     def master_stats(self) -> dict:
         """The master's own counters (a diagnostic): turns of its loop and the longest, and

@@ -11,6 +11,7 @@ from pathlib import Path
 from jetmq.errors import InvalidNameError
 from jetmq.names import check_display_name, check_path_name
 from jetmq.netaddr import is_loopback
+from jetmq.restart_strategy import RestartStrategy
 
 DEFAULT_PORT = 5701
 DEFAULT_BIND_HOST = "127.0.0.1"
@@ -88,6 +89,7 @@ class ClusterConfig:
     job_result_ttl_ms: int = JOB_RESULT_TTL_MS
     max_job_results: int = MAX_JOB_RESULTS
     no_auth: bool = False  # no cluster key, no encryption: only on a loopback address
+    respawn: bool = True  # fork a replacement for a forked member that died unasked (see master/respawn.py)
 
     def __post_init__(self):
         check_cluster_name(self.cluster_name)
@@ -153,8 +155,14 @@ class JobConfig:
     initial_snapshot_name: str | None = None
     metrics_enabled: bool = True
     store_metrics_after_job_completion: bool = False
+    restart_strategy: RestartStrategy = RestartStrategy()  # on a failure of the job's own code
+    suspend_on_failure: bool = False  # a failure not restarted suspends the job (kept) instead of failing it
 
     def __post_init__(self):
+        if isinstance(self.restart_strategy, dict):
+            object.__setattr__(self, "restart_strategy", RestartStrategy.from_dict(self.restart_strategy))
+        if not isinstance(self.restart_strategy, RestartStrategy):
+            raise TypeError(f"restart_strategy must be a RestartStrategy, not {self.restart_strategy!r}")
         if isinstance(self.processing_guarantee, str):
             object.__setattr__(self, "processing_guarantee", ProcessingGuarantee[self.processing_guarantee])
         if not isinstance(self.processing_guarantee, ProcessingGuarantee):
@@ -166,7 +174,7 @@ class JobConfig:
         if self.initial_snapshot_name is not None:
             check_path_name("snapshot", self.initial_snapshot_name)
         for name in ("auto_scaling", "split_brain_protection", "metrics_enabled",
-                     "store_metrics_after_job_completion"):
+                     "store_metrics_after_job_completion", "suspend_on_failure"):
             if type(getattr(self, name)) is not bool:
                 raise TypeError(f"{name} must be True or False, not {getattr(self, name)!r}")
         if type(self.snapshot_interval_ms) is not int:

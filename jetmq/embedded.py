@@ -54,10 +54,12 @@ class Cluster(JetClient):
     def __init__(self, members: int = 2, *, cluster_name: str = "jet", data_dir: str | Path | None = None,
                  heartbeat_interval_ms: int | None = None, heartbeat_timeout_ms: int | None = None,
                  scale_up_delay_ms: int | None = None, max_job_results: int | None = None,
-                 job_result_ttl_s: int | None = None, no_auth: bool = False):
-        """``no_auth``: no cluster key and no encryption (the cluster binds 127.0.0.1 only)."""
+                 job_result_ttl_s: int | None = None, no_auth: bool = False, respawn: bool = True):
+        """``no_auth``: no cluster key and no encryption (the cluster binds 127.0.0.1 only);
+        ``respawn=False``: a member that dies is not replaced (Jet's behaviour)."""
         super().__init__(addresses=None, key_file=clusterkey.NO_KEY)  # its own key, once started
         self.no_auth = no_auth
+        self.respawn = respawn
         self.member_count = members
         self.cluster_name = cluster_name
         self._given_data_dir = Path(data_dir) if data_dir is not None else None
@@ -92,6 +94,8 @@ class Cluster(JetClient):
                 command += [option, str(value)]
         if self.no_auth:
             command.append("--no-auth")
+        if not self.respawn:
+            command.append("--no-respawn")
         read_fd, write_fd = os.pipe()
         self.master_process = subprocess.Popen(
             [*command, "--ready-fd", str(write_fd)], pass_fds=(write_fd,), stdin=subprocess.DEVNULL,

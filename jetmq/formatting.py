@@ -16,8 +16,8 @@ JOB_TABLE_FORMAT = "%-19s %-18s %-23s %s"
 SNAPSHOT_HEADER_FORMAT = "%-23s %-15s %-24s %s"
 SNAPSHOT_ROW_FORMAT = "{:<23} {:<15,} {:<24} {}"
 """Jet's row format ``"%-23s %-,15d %-24s %s"``: Python's ``%`` has no grouping flag."""
-MEMBER_FORMAT = "%-24s %-19s %s"
-"""Jet's ``"%-24s %-19s"`` (ADDRESS, UUID) with jetmq's PID column appended."""
+MEMBER_FORMAT = "%-24s %-19s %-8s %s"
+"""Jet's ``"%-24s %-19s"`` (ADDRESS, UUID) with jetmq's PID and RESTARTS columns appended."""
 
 MAX_JOB_NAME_WIDTH = 24
 """list-snapshots trims longer job names to 23 characters and a ``*`` (Jet's MAX_STR_LENGTH)."""
@@ -64,6 +64,7 @@ class MemberRow(NamedTuple):
     address: object
     uuid: str
     pid: int | None
+    restarts: int = 0  # replacements the master forked into this member's slot
 
 
 def format_time(epoch_ms: int, tz: tzinfo | None = None) -> str:
@@ -130,22 +131,26 @@ def format_snapshot_table(
     return lines
 
 
-def format_cluster(state: object, version: str, members: Sequence[MemberRow]) -> list[str]:
-    """The ``cluster`` output: state, version, size, a blank line, then the members.
+def format_cluster(state: object, version: str, members: Sequence[MemberRow], notes: Sequence[str] = ()) \
+        -> list[str]:
+    """The ``cluster`` output: state, version, size, a blank line, then the members, and
+    after another blank line the ``notes`` if there are any.
 
     The ADDRESS and UUID columns are Jet's ``"%-24s %-19s"``, so each line
-    starts exactly as Jet's; jetmq appends a PID column after one space.
+    starts exactly as Jet's; jetmq appends PID and RESTARTS columns after one space.
     """
     lines = [
         f"State: {_enum_name(state)}",
         f"Version: {version}",
         f"Size: {len(members)}",
         "",
-        MEMBER_FORMAT % ("ADDRESS", "UUID", "PID"),
+        MEMBER_FORMAT % ("ADDRESS", "UUID", "PID", "RESTARTS"),
     ]
     for member in members:
         pid = UNKNOWN_PID if member.pid is None else member.pid
-        lines.append(MEMBER_FORMAT % (member.address, member.uuid, pid))
+        lines.append(MEMBER_FORMAT % (member.address, member.uuid, pid, getattr(member, "restarts", 0)))
+    if notes:
+        lines += ["", *notes]
     return lines
 
 

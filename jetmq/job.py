@@ -64,6 +64,12 @@ class Job:
                 "last_snapshot_id": summary.last_snapshot_id,
                 "snapshot_in_progress": summary.snapshot_in_progress}
 
+    @property
+    def failures(self) -> list[dict]:
+        """Each failure of the job's own code: its time (epoch ms), its cause, and what
+        followed (restarted, by the restart strategy; suspended; or failed)."""
+        return [{"time": f.time, "cause": f.cause, "then": f.then} for f in self._refresh().failures]
+
     def _refresh(self) -> p.JobSummary:
         self._summary = self._requester.request(p.GetJob(self.id)).job
         return self._summary

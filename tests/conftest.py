@@ -199,12 +199,13 @@ def _resume(cluster) -> None:
 @pytest.fixture
 def cluster(processes, monkeypatch):
     """A running 2-member jetmq.Cluster, heartbeat interval 100 ms and timeout 1000 ms; always stopped.
+    Without respawn (Jet's behaviour): a member a test kills stays lost.
 
     Its key is in $JET_KEY_FILE meanwhile, so the CLIs and members a test starts present it."""
     import jetmq
 
     instance = jetmq.Cluster(members=2, heartbeat_interval_ms=FAST_HEARTBEAT_INTERVAL_MS,
-                             heartbeat_timeout_ms=FAST_HEARTBEAT_TIMEOUT_MS)
+                             heartbeat_timeout_ms=FAST_HEARTBEAT_TIMEOUT_MS, respawn=False)
     instance.start()
     monkeypatch.setenv("JET_KEY_FILE", str(instance.key_file))
     try:

@@ -20,8 +20,8 @@ Options:
 
 A local cluster starts (heartbeat timeout 1 s, scale-up delay 1 s) and runs an
 EXACTLY_ONCE job: a source of (key, seq) items, replayable from its offset, into a
-list that commits with snapshots. Every interval a random member is killed (and a
-replacement joins with `jet-start --join`, so the cluster keeps its size) or paused
+list that commits with snapshots. Every interval a random member is killed (the
+master forks its replacement: the cluster keeps its size by respawn alone) or paused
 (it comes back by itself). Meanwhile a client asks the master for the cluster's
 state every 100 ms and times each answer. At the end the job is cancelled and every
 key's sequence is checked: 0..n-1, no gap, no duplicate. Exit code 0 when nothing was
@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import random
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -73,6 +72,7 @@ class AnswerProbe(threading.Thread):
         self.answers = 0
         self.slowest_s = 0.0
         self.max_members = 0
+        self.sizes: list[int] = []  # the cluster's size at every answer
 
     def run(self) -> None:
         with JetClient(self._address, timeout_s=PROBE_TIMEOUT_S, key_file=self._key_file) as client:
@@ -85,6 +85,7 @@ class AnswerProbe(threading.Thread):
                 self.slowest_s = max(self.slowest_s, time.monotonic() - start)
                 self.answers += 1
                 self.max_members = max(self.max_members, size)
+                self.sizes.append(size)
 
     def stop(self) -> None:
         self._done.set()
@@ -101,6 +102,8 @@ class ChaosReport:
     answers: int  # requests the latency probe made
     slowest_answer_s: float
     max_members: int  # the most members the probe saw at once
+    full_size_share: float  # of the probe's answers, the share that saw every member present
+    final_members: int  # members once the faults stopped and the pool healed
 
     def passed(self, max_answer_s: float) -> bool:
         return self.verdict.exactly_once and self.slowest_answer_s <= max_answer_s
@@ -112,6 +115,8 @@ class ChaosReport:
             f"job executions:   {self.restarts + 1} (the job restarted {self.restarts} times)",
             f"master answers:   {self.answers}, the slowest in {self.slowest_answer_s * 1000:.0f} ms; "
             f"at most {self.max_members} members",
+            f"cluster size:     all members present in {self.full_size_share:.0%} of the answers; "
+            f"{self.final_members} at the end",
             f"items verified:   {v.items} ({v.keys} keys)",
             f"lost:             {v.lost}",
             f"duplicated:       {v.duplicated}",
@@ -123,7 +128,6 @@ def run_chaos(seconds: float, interval: float, members: int = 3, rate: int = 500
               pause_probability: float = 0.2, seed: int = 1, data_dir: str | Path | None = None,
               log=print) -> ChaosReport:
     rng = random.Random(seed)
-    joined: list[subprocess.Popen] = []
     kills = pauses = 0
     with Cluster(members=members, data_dir=data_dir, heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
                  heartbeat_timeout_ms=HEARTBEAT_TIMEOUT_MS, scale_up_delay_ms=SCALE_UP_DELAY_MS) as cluster:
@@ -142,12 +146,13 @@ def run_chaos(seconds: float, interval: float, members: int = 3, rate: int = 500
                     _pause(victim.pid, HEARTBEAT_TIMEOUT_MS / 1000 + 0.5)
                     pauses += 1
                     log(f"[{time.monotonic() - start:5.1f} s] paused member {victim.uuid[:8]} (pid {victim.pid})")
-                else:  # replaced one for one, so the cluster keeps its size
+                else:  # the master forks its replacement: the cluster keeps its size by respawn alone
                     psutil.Process(victim.pid).send_signal(signal.SIGKILL)
                     kills += 1
                     log(f"[{time.monotonic() - start:5.1f} s] killed member {victim.uuid[:8]} (pid {victim.pid})")
-                    joined.append(_join(cluster))
             elapsed = time.monotonic() - start
+            healed = wait_until(lambda: (size := cluster.cluster().size) >= members and size, WAIT_S,
+                                lambda: f"the pool did not heal: {cluster.cluster().size} of {members} members")
             wait_until(lambda: job.status is JobStatus.RUNNING, WAIT_S, lambda: f"the job is {job.status}")
             restarts = job.metrics()["executions_started"] - 1
             job.cancel()
@@ -155,10 +160,9 @@ def run_chaos(seconds: float, interval: float, members: int = 3, rate: int = 500
             verdict = verify_sequences(cluster.get_list(LIST_NAME))
         finally:
             probe.stop()
-            for process in joined:
-                process.kill()
-                process.wait()
-    return ChaosReport(kills, pauses, restarts, verdict, elapsed, probe.answers, probe.slowest_s, probe.max_members)
+    full = sum(size == members for size in probe.sizes) / max(1, len(probe.sizes))
+    return ChaosReport(kills, pauses, restarts, verdict, elapsed, probe.answers, probe.slowest_s, probe.max_members,
+                       full, healed)
 
 
 def _pause(pid: int, seconds: float) -> None:
@@ -171,13 +175,6 @@ def _pause(pid: int, seconds: float) -> None:
             process.send_signal(signal.SIGCONT)
         except psutil.NoSuchProcess:
             pass
-
-
-def _join(cluster: Cluster) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "jetmq.cli.start", "--join", cluster.address, "--key-file", str(cluster.key_file),
-         "--heartbeat-interval-ms", str(HEARTBEAT_INTERVAL_MS), "--heartbeat-timeout-ms", str(HEARTBEAT_TIMEOUT_MS)],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -68,7 +68,7 @@ COMMANDS = ("submit", "list-jobs", "cancel", "suspend", "resume", "restart", "sa
 
 def cmd_cluster(client: JetClient, args: dict) -> int:
     state = client.cluster()
-    print("\n".join(format_cluster(state.state, state.version, state.members)))
+    print("\n".join(format_cluster(state.state, state.version, state.members, state.notes)))
     return RET_OK
 
 

@@ -29,6 +29,8 @@ def described(job: Job) -> str:
 def wait_for(job: Job, target: JobStatus) -> None:
     deadline = time.monotonic() + WAIT_TIMEOUT_S
     while (status := job.status) is not target:
+        if target is JobStatus.RUNNING and status is JobStatus.COMPLETED:
+            return  # it ran, and was done before we looked (a short batch job)
         if status.is_terminal and not target.is_terminal:
             raise CommandError(f"Job '{job.id_string}' ended {status.name} instead of becoming {target.name}: "
                                f"{job.failure_text}")

@@ -19,6 +19,8 @@ Options:
   --advertise HOST            The address peers reach this host's members at (see above).
   --data-dir DIR              Job state, snapshots, logs and the pid file; with --join, the
                               member's logs (default: $XDG_STATE_HOME/jetmq/<cluster-name>).
+  --no-respawn                Do not replace forked members that die (Jet's behaviour: a lost
+                              member stays lost). By default a replacement is forked, after a backoff.
   --no-auth                   Run without the cluster key: no authentication, no encryption. Only
                               with a loopback --bind (anyone who reaches the port could run code).
   --key-file FILE             With --join: the cluster key (default: $JET_KEY_FILE, else the
@@ -116,7 +118,7 @@ def start_master(args: dict, argv: list[str]) -> int:
             port=_int(args, "--port"), advertise_host=args["--advertise"],
             member_count=members, data_dir=Path(args["--data-dir"]) if args["--data-dir"] else None,
             snapshot_dir=Path(args["--snapshot-dir"]) if args["--snapshot-dir"] else None,
-            no_auth=bool(args["--no-auth"]),
+            no_auth=bool(args["--no-auth"]), respawn=not args["--no-respawn"],
             heartbeat_interval_ms=_int(args, "--heartbeat-interval-ms"),
             heartbeat_timeout_ms=_int(args, "--heartbeat-timeout-ms"),
             scale_up_delay_ms=_int(args, "--scale-up-delay-ms"),

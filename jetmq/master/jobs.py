@@ -102,6 +102,7 @@ class JobRecord:
     pending_exports: list = field(default_factory=list)  # exports waiting for the next snapshot
     restart_at: float = 0.0  # monotonic time a job waiting for an execution may start one
     restart_after_loss: float = 0.0  # when the wave of member losses it restarts after began
+    failures: list = field(default_factory=list)  # {time, cause, then} of its own code's failures (saved)
 
     @property
     def uses_snapshots(self) -> bool:
@@ -127,10 +128,11 @@ class JobRecord:
         return p.JobSummary(self.job_id, self.name, self.status.name, self.submission_time, self.completion_time,
                             self.failure_text, self.executions_started,
                             self.execution.member_uuids if self.execution else (), self.last_snapshot_id,
-                            self.snapshot.snapshot_id if self.snapshot is not None else -1)
+                            self.snapshot.snapshot_id if self.snapshot is not None else -1,
+                            tuple(p.FailureInfo(f["time"], f["cause"], f["then"]) for f in self.failures))
 
     def to_json(self) -> dict:
         return {"job_id": self.job_id, "config": self.config.to_dict(), "submission_time": self.submission_time,
                 "status": self.status.name, "failure_text": self.failure_text,
                 "completion_time": self.completion_time, "last_snapshot_id": self.last_snapshot_id,
-                "next_snapshot_id": self.next_snapshot_id, "quorum": self.quorum}
+                "next_snapshot_id": self.next_snapshot_id, "quorum": self.quorum, "failures": self.failures}

@@ -32,6 +32,10 @@ class ForkedMember:
     process: subprocess.Popen
     pidfd: int
     log_path: Path
+    slot: int = 0  # its place in the pool of -m N (a replacement takes its slot)
+    started: float = 0.0  # monotonic time it was forked
+    joined: bool = False  # it said hello and was admitted
+    asked_to_stop: bool = False  # the master told it to shut down: its exit is no loss
 
     @property
     def pid(self) -> int:
@@ -54,7 +58,7 @@ class MemberLauncher:
         self._log_dir = log_dir
         self._by_pidfd: dict[int, ForkedMember] = {}
 
-    def spawn(self) -> ForkedMember:
+    def spawn(self, slot: int = 0) -> ForkedMember:
         member_uuid = str(uuidlib.uuid4())
         config = dataclasses.replace(self._template, uuid=member_uuid, forked=True)
         log_path = self._log_dir / f"member-{member_uuid[:8]}.log"
@@ -66,14 +70,17 @@ class MemberLauncher:
                 stderr=subprocess.STDOUT,
                 close_fds=True,
             )
-        member = ForkedMember(member_uuid, process, os.pidfd_open(process.pid), log_path)
+        member = ForkedMember(member_uuid, process, os.pidfd_open(process.pid), log_path, slot, time.monotonic())
         self._by_pidfd[member.pidfd] = member
         log.info("forked member %s as pid %d (log %s)", member_uuid, process.pid, log_path)
         return member
 
     def forked(self, member_uuid: str) -> bool:
         """Whether the member of that uuid is one of the children this launcher started."""
-        return any(member.uuid == member_uuid for member in self._by_pidfd.values())
+        return self.by_uuid(member_uuid) is not None
+
+    def by_uuid(self, member_uuid: str) -> ForkedMember | None:
+        return next((m for m in self._by_pidfd.values() if m.uuid == member_uuid), None)
 
     def pidfds(self) -> list[int]:
         return list(self._by_pidfd)

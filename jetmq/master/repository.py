@@ -80,7 +80,8 @@ class JobRepository:
                          _field(d, "submission_time", int), status, _field(d, "failure_text", str, None),
                          _field(d, "completion_time", int, None),
                          last_snapshot_id=_field(d, "last_snapshot_id", int, -1),
-                         next_snapshot_id=_field(d, "next_snapshot_id", int, 0), quorum=_field(d, "quorum", int, 0))
+                         next_snapshot_id=_field(d, "next_snapshot_id", int, 0), quorum=_field(d, "quorum", int, 0),
+                         failures=[f for f in _field(d, "failures", list, []) if _is_failure(f)])
 
     def _quarantined(self, json_path: Path, reason: str) -> JobRecord | None:
         """Move a bad record (and its DAG) aside; the FAILED job that stands for it."""
@@ -149,3 +150,8 @@ def _salvage(json_path: Path) -> tuple[str | None, int]:
 def encode(job: JobRecord, **changes) -> bytes:
     """The bytes of a job's record, with ``changes`` to its fields (made on the loop, written off it)."""
     return json.dumps({**job.to_json(), **changes}).encode()
+
+
+def _is_failure(record) -> bool:
+    return (isinstance(record, dict) and type(record.get("time")) is int and type(record.get("cause")) is str
+            and type(record.get("then")) is str)

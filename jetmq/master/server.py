@@ -35,6 +35,7 @@ from jetmq.master.io import IoWorker
 from jetmq.master.loopstats import TurnMeter
 from jetmq.master.membership import ChangeKind, JoinRateLimit, Membership, RejoinBackoff
 from jetmq.master.quarantine import Quarantine
+from jetmq.master.respawn import RespawnPolicy
 from jetmq.master.storeservice import StoreService
 from jetmq.storage.access import store_id
 from jetmq.netaddr import is_wildcard, primary_address
@@ -81,6 +82,7 @@ class MasterServer:
         self._last_error_logged: dict[tuple[str, str], float] = {}
         self._joins = JoinRateLimit(JOINS_PER_S, JOIN_BURST)
         self._rejoins = RejoinBackoff()
+        self.respawn = RespawnPolicy(config.member_count, enabled=config.respawn)
         self.membership.add_listener(
             lambda change: self._rejoins.departed(change.member.uuid, time.monotonic())
             if change.kind is ChangeKind.REMOVED else None)
@@ -181,8 +183,8 @@ class MasterServer:
         self._install_signal_handlers()
         log.info("master %s (pid %d) listening on %s, data dir %s", self.uuid, os.getpid(), self.address,
                  self.data_dir.root)
-        for _ in range(self.config.member_count):
-            self._poller.register(self.launcher.spawn().pidfd)
+        for slot in range(self.config.member_count):
+            self._poller.register(self.launcher.spawn(slot).pidfd)
         self._wait_for_members()
 
     def _wait_for_members(self) -> None:
@@ -304,6 +306,7 @@ class MasterServer:
             self._next_heartbeat = now + self._interval_s
             for record in self.membership.records():
                 self.router.send(record.peer, p.Heartbeat(0))
+        self._respawn_due(now)
         if now >= self._next_pid_check:
             self._next_pid_check = now + LOCAL_PID_CHECK_INTERVAL_S
             self._check_local_joined_members()
@@ -319,6 +322,17 @@ class MasterServer:
         self.membership.remove(member.uuid, f"its process (pid {member.pid}) {how}")
         if not self._ready and not self._stopping:
             raise ClusterStartError(f"member pid {member.pid} {how} during start; see {member.log_path}")
+        if not self._stopping and not member.asked_to_stop:
+            now = time.monotonic()
+            backoff = self.respawn.died(member.slot, now - member.started, member.joined, now, how)
+            if backoff is not None:
+                log.info("member slot %d: a replacement for member %s is forked in %.1f s", member.slot,
+                         member.uuid, backoff)
+
+    def _respawn_due(self, now: float) -> None:
+        for slot in self.respawn.due(now):
+            if not self._stopping:
+                self._poller.register(self.launcher.spawn(slot).pidfd)
 
     def _on_disconnects(self, fds: list[int]) -> None:
         for fd in fds:
@@ -402,6 +416,9 @@ class MasterServer:
             return  # no answer: it says hello again a heartbeat interval later
         info = p.MemberInfo(hello.member_uuid, hello.data_address, hello.pid, hello.host, hello.forked,
                             hello.curve_key)
+        forked = self.launcher.by_uuid(hello.member_uuid) if self.launcher is not None else None
+        if forked is not None:
+            forked.joined = True
         self.membership.add(info, incoming.peer, incoming.fd, now)
         self.router.send(incoming.peer, p.Welcome(
             self.uuid, self.config.heartbeat_interval_ms, self.config.heartbeat_timeout_ms,
@@ -431,6 +448,10 @@ class MasterServer:
         return handle
 
     def _send_to_member(self, uuid: str, msg) -> None:
+        if isinstance(msg, p.Shutdown) and self.launcher is not None:
+            forked = self.launcher.by_uuid(uuid)
+            if forked is not None:  # told to go: no replacement when it does
+                forked.asked_to_stop = True
         record = self.membership.get(uuid)
         sent = self.router.send(record.peer, msg) if record is not None else 0
         if not sent:
@@ -458,8 +479,14 @@ class MasterServer:
         self.router.send(incoming.peer, p.ClusterReply(
             state="ACTIVE", version=__version__, cluster_name=self.config.cluster_name,
             master_pid=os.getpid(), master_host=socket.gethostname(), membership_version=self.membership.version,
-            members=self.membership.infos(), stalled_ms=tuple(r.stalled_ms for r in self.membership.records())),
-            incoming.corr)
+            members=self.membership.infos(), stalled_ms=tuple(r.stalled_ms for r in self.membership.records()),
+            restarts=tuple(self._restarts_of(r.info.uuid) for r in self.membership.records()),
+            notes=self.respawn.notes()), incoming.corr)
+
+    def _restarts_of(self, uuid: str) -> int:
+        """How many replacements were forked into the slot of this member (0: a joined member)."""
+        forked = self.launcher.by_uuid(uuid) if self.launcher is not None else None
+        return self.respawn.slots[forked.slot].restarts if forked is not None else 0
 
     def _on_stop_member(self, incoming: Incoming) -> None:
         uuid = incoming.msg.member_uuid

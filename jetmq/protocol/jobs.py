@@ -13,6 +13,15 @@ from jetmq.protocol.cluster import MemberInfo
 
 
 @nested
+class FailureInfo:
+    """A failure of a job's own code: when (epoch ms), why, and what followed."""
+
+    time: int
+    cause: str
+    then: str  # "restarted after ... ms (...)", "suspended" or "failed"
+
+
+@nested
 class JobSummary:
     """A job as clients see it; times are epoch milliseconds."""
 
@@ -26,6 +35,7 @@ class JobSummary:
     execution_members: tuple[str, ...]  # uuids of the members of the current execution
     last_snapshot_id: int
     snapshot_in_progress: int  # the id of the snapshot being taken, -1 for none
+    failures: tuple[FailureInfo, ...]  # its own code's failures, the newest last
 
 
 @message

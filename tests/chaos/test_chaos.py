@@ -20,6 +20,7 @@ def test_a_bounded_chaos_run_loses_and_duplicates_nothing(tmp_path):
     assert report.verdict.items > 10_000, report.lines()
     assert report.verdict.lost == 0 and report.verdict.duplicated == 0, report.lines()
     assert report.max_members <= 3, f"the runner let the cluster grow: {report.lines()}"
+    assert report.final_members == 3, report.lines()  # the pool healed by respawn alone
     assert report.slowest_answer_s <= MAX_ANSWER_S, report.lines()
 
 

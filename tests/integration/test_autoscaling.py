@@ -31,7 +31,7 @@ GUARANTEES = [ProcessingGuarantee.NONE, ProcessingGuarantee.AT_LEAST_ONCE, Proce
 @pytest.fixture
 def cluster(tmp_path, processes, monkeypatch):
     with jetmq.Cluster(members=2, data_dir=tmp_path / "data", heartbeat_interval_ms=100, heartbeat_timeout_ms=1000,
-                       scale_up_delay_ms=SCALE_UP_DELAY_MS) as instance:
+                       scale_up_delay_ms=SCALE_UP_DELAY_MS, respawn=False) as instance:  # Jet's table, exactly
         monkeypatch.setenv("JET_KEY_FILE", str(instance.key_file))  # for the members a test joins
         for member in instance.cluster().members:
             processes.add(member.pid)

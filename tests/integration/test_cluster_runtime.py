@@ -48,7 +48,8 @@ JOIN_TIMEOUT_S = 15.0
 USAGE_ERROR_WAIT_S = 5.0
 #: Requests that check whether a master survived something wait this long, not the client's 4 s.
 QUICK_REQUEST_TIMEOUT_S = 1.0
-MEMBER_HEADER = "%-24s %-19s %s" % ("ADDRESS", "UUID", "PID")
+MEMBER_ROW = "%-24s %-19s %-8s %s"
+MEMBER_HEADER = MEMBER_ROW % ("ADDRESS", "UUID", "PID", "RESTARTS")
 FUZZ_SEED = 4_000_000
 
 
@@ -89,7 +90,7 @@ def expected_cluster_lines(state) -> list[str]:
         f"Size: {len(state.members)}",
         "",
         MEMBER_HEADER,
-        *["%-24s %-19s %s" % (m.address, m.uuid, m.pid) for m in state.members],
+        *[MEMBER_ROW % (m.address, m.uuid, m.pid, m.restarts) for m in state.members],
     ]
 
 
@@ -179,7 +180,7 @@ def test_when_a_forked_member_is_killed_then_the_master_removes_it_within_a_seco
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[2] == "Size: 1"
-    assert lines[5:] == ["%-24s %-19s %s" % (survivor.address, survivor.uuid, survivor.pid)]
+    assert lines[5:] == [MEMBER_ROW % (survivor.address, survivor.uuid, survivor.pid, survivor.restarts)]
 
 
 # ---- 3. joined members: killed, hung, resumed ------------------------------------------------------
@@ -273,7 +274,7 @@ def test_jet_stop_stops_a_daemon_cluster_and_then_finds_none(processes, run_cli,
         processes.add(m.pid)
     listed = run_cli("jet", "--addresses", address, "cluster")
     assert listed.returncode == 0, listed.stderr
-    listed_pids = {int(line.split()[-1]) for line in listed.stdout.splitlines()[5:]}
+    listed_pids = {int(line.split()[2]) for line in listed.stdout.splitlines()[5:]}
     assert listed_pids == {m.pid for m in state.members} and len(listed_pids) == 2
     assert state.master_pid == master_pid
     assert (data_dir / "master.pid").read_text().strip() == str(master_pid)
@@ -445,7 +446,7 @@ def targeted_bad_messages() -> list[list[bytes]]:
         frames_with_body("Welcome", {"master_uuid": "x", "heartbeat_interval_ms": 1, "heartbeat_timeout_ms": 2,
                                      "membership_version": 3}),  # a type the master does not serve
         p.encode(p.ErrorReply("JetError", "not for the master")),
-        p.encode(p.ClusterReply("ACTIVE", "0", "jet", 1, "h", 1, (), ())),
+        p.encode(p.ClusterReply("ACTIVE", "0", "jet", 1, "h", 1, (), (), (), ())),
         [p.MAGIC, header(), b"ClusterRequest", os.urandom(5 * 1024 * 1024)],  # a huge frame
         [os.urandom(5 * 1024 * 1024)],
     ]

@@ -81,7 +81,8 @@ def free(directory: Path) -> None:
 
 
 def start_cluster(data_dir: Path) -> jetmq.Cluster:
-    return jetmq.Cluster(members=2, data_dir=data_dir, heartbeat_interval_ms=100, heartbeat_timeout_ms=1000).start()
+    return jetmq.Cluster(members=2, data_dir=data_dir, heartbeat_interval_ms=100, heartbeat_timeout_ms=1000,
+                         respawn=False).start()
 
 
 def exactly_once_job(cluster):

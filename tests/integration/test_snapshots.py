@@ -54,7 +54,7 @@ def assert_at_least_once(cluster, map_name) -> int:
 @pytest.fixture
 def cluster(tmp_path, monkeypatch):
     with jetmq.Cluster(members=2, data_dir=tmp_path / "data", heartbeat_interval_ms=100,
-                       heartbeat_timeout_ms=1000) as instance:
+                       heartbeat_timeout_ms=1000, respawn=False) as instance:
         monkeypatch.setenv("JET_KEY_FILE", str(instance.key_file))  # for the CLIs a test runs
         yield instance
 

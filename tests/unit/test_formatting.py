@@ -167,9 +167,18 @@ def test_cluster_prints_state_version_size_and_members():
         "Version: 0.1.0",
         "Size: 2",
         "",
-        "ADDRESS                  UUID                PID",
-        f"127.0.0.1:5702           {UUID_1} 4242",
-        f"127.0.0.1:5703           {UUID_2} N/A",
+        "ADDRESS                  UUID                PID      RESTARTS",
+        f"127.0.0.1:5702           {UUID_1} 4242     0",
+        f"127.0.0.1:5703           {UUID_2} N/A      0",
+    ]
+
+
+def test_cluster_prints_restarts_and_notes_after_the_members():
+    members = [MemberRow("127.0.0.1:5702", UUID_1, 4242, 3)]
+    assert format_cluster("ACTIVE", "0.1.0", members, ["member slot 1: not respawned: ..."])[5:] == [
+        f"127.0.0.1:5702           {UUID_1} 4242     3",
+        "",
+        "member slot 1: not respawned: ...",
     ]
 
 
@@ -185,7 +194,7 @@ def test_cluster_accepts_any_object_with_address_uuid_and_pid():
     class Member:
         address, uuid, pid = "127.0.0.1:5702", UUID_1, 7
 
-    assert format_cluster("ACTIVE", "0.1.0", [Member()])[-1] == f"127.0.0.1:5702           {UUID_1} 7"
+    assert format_cluster("ACTIVE", "0.1.0", [Member()])[-1] == f"127.0.0.1:5702           {UUID_1} 7        0"
 
 
 # ---- format_error ------------------------------------------------------------------------

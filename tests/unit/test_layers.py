@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "jetmq"
 #: and must not import each other.
 RANKS = {
     "version": 0, "errors": 0,
-    "names": 0.5, "netaddr": 0.5, "config": 1, "ids": 1, "formatting": 1, "logs": 1, "testing": 3, "serialization": 1, "job_status": 1,
+    "names": 0.5, "netaddr": 0.5, "restart_strategy": 0.5, "config": 1, "ids": 1, "formatting": 1, "logs": 1, "testing": 3, "serialization": 1, "job_status": 1,
     "core": 2,
     "pipeline": 3,
     "protocol": 4,

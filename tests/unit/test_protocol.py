@@ -144,7 +144,8 @@ def test_every_message_type_round_trips_through_encode_and_decode(name, cls):
 
 def test_member_info_tuples_round_trip_inside_a_cluster_reply():
     members = tuple(MemberInfo(f"uuid-{i}", f"127.0.0.1:{5000 + i}", 100 + i, "host", i % 2 == 0, "") for i in range(5))
-    reply = protocol.ClusterReply("ACTIVE", "0.1.0", "jet", 42, "host", 7, members, (0, 0, 12_000, 0, 3))
+    reply = protocol.ClusterReply("ACTIVE", "0.1.0", "jet", 42, "host", 7, members, (0, 0, 12_000, 0, 3), (0, 1, 0, 0, 2),
+                                    ("member slot 1: not respawned",))
     decoded, corr = decode(encode(reply, 9))
     assert decoded == reply and corr == 9
     assert all(type(m) is MemberInfo for m in decoded.members)
@@ -325,7 +326,8 @@ def test_decode_rejects_fields_of_the_wrong_type(name, cls):
 
 
 def test_decode_rejects_wrongly_typed_fields_inside_nested_member_infos():
-    reply = protocol.ClusterReply("ACTIVE", "0.1.0", "jet", 1, "h", 1, (MemberInfo("u", "a:1", 2, "h", True, ""),), (0,))
+    reply = protocol.ClusterReply("ACTIVE", "0.1.0", "jet", 1, "h", 1, (MemberInfo("u", "a:1", 2, "h", True, ""),), (0,),
+                                    (0,), ())
     frames = encode(reply)
     body = body_of(frames)
     accepted = []
