@@ -60,7 +60,8 @@ def _hang_detection_ms() -> float:
     samples = []
     with jetmq.Cluster(members=1) as cluster:
         for _ in range(HANGS):
-            joined = subprocess.Popen([sys.executable, "-m", "jetmq.cli.start", "--join", cluster.address],
+            joined = subprocess.Popen([sys.executable, "-m", "jetmq.cli.start", "--join", cluster.address,
+                                       "--key-file", str(cluster.key_file)],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             try:
                 member = wait_until(lambda: next((m for m in cluster.cluster().members if m.pid == joined.pid), None),

@@ -32,9 +32,10 @@ def _streaming_dag() -> DAG:
     return dag
 
 
-def _cli_ms(address: str, *args) -> float:
+def _cli_ms(address: str, key_file, *args) -> float:
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "jetmq.cli.jet", "--addresses", address, *args], check=True,
+    subprocess.run([sys.executable, "-m", "jetmq.cli.jet", "--addresses", address, "--key-file", str(key_file),
+                    *args], check=True,
                    stdout=subprocess.DEVNULL)
     return (time.perf_counter() - start) * 1000
 
@@ -55,8 +56,8 @@ def run() -> list[Row]:
         submit = statistics.median(_submit_to_running_ms(jet) for _ in range(RUNS))
         for _ in range(JOBS):
             jet.new_job(_streaming_dag())
-        cluster_cmd = statistics.median(_cli_ms(jet.address, "cluster") for _ in range(RUNS))
-        list_jobs = statistics.median(_cli_ms(jet.address, "list-jobs") for _ in range(RUNS))
+        cluster_cmd = statistics.median(_cli_ms(jet.address, jet.key_file, "cluster") for _ in range(RUNS))
+        list_jobs = statistics.median(_cli_ms(jet.address, jet.key_file, "list-jobs") for _ in range(RUNS))
     return [
         Row(f"jet list-jobs, {JOBS} jobs, median of {RUNS}", list_jobs, cluster_cmd, "ms", "jet cluster (CLI start-up)",
             "~1x"),
