@@ -44,14 +44,9 @@ q8 monitor new users: `(start, end, person id, name, reserve)` for every person 
    window. A windowed co-group done as one keyed window over persons and auctions
    (both come from the one event stream), keyed by person id / seller.
 
-Session windows in q4 and q6 run after `rebalance(key)`, which sends every item of an
-auction to one processor. Without it the results are wrong: jetmq's session windows
-run in two stages, and the second emits a member's local session as soon as the
-watermark passes its end, before another member's overlapping session (which ends
-later) arrives, so one session comes out as two (with 100,000 events, 782 of 3,843
-winning bids were wrong). Nothing windows the session results again: they are
-timestamped `end - 1`, which may be below a watermark already sent on (one equal to
-the session's end), so a window after them could drop some as late.
+Session windows in q4 and q6 group by auction: jetmq runs a session window in one
+stage behind an edge partitioned by its key (as Jet's SessionWindowP), so every bid
+of an auction meets on one processor whichever member read it.
 
 The window sizes default to the standard ones (10 s windows, 5 s period).
 """
@@ -253,7 +248,6 @@ def winning_bids(events: StreamStage, config: GeneratorConfig) -> StreamStage:
     winning bid, once the auction has closed."""
     gap = config.max_auction_length_ms()
     return (events.map(_auction_or_bid)
-            .rebalance(_key1)
             .grouping_key(_key1)
             .window(WindowDefinition.session(gap))
             .aggregate(CLOSING)

@@ -30,9 +30,11 @@ Two passes over the stages, in the order they were made (which is topological):
    sink              one vertex (the sink's name); local unicast edge in
    stream source     one vertex (the source's name), timestamping its items
    with_timestamps   add-timestamps vertex; local unicast edge in
-   window aggregate  window-accumulate (local edge in) -> distributed
-                     partitioned by key -> window-combine (sessions: session-
-                     window-accumulate -> session-window-combine)
+   window aggregate  sliding/tumbling: window-accumulate (local edge in) ->
+                     distributed partitioned by key -> window-combine;
+                     session: one session-window vertex, distributed edge
+                     in, partitioned by the grouping key (all-to-one when
+                     not keyed)
    rolling_aggregate one vertex; distributed partitioned by key (or by the
                      constant None: one processor) edge in
    ================  =========================================================
@@ -69,8 +71,7 @@ from jetmq.pipeline.processors.stateful import SortProcessor
 from jetmq.pipeline.processors.stream_stateful import RollingAggregateProcessor, StreamMapStatefulProcessor
 from jetmq.pipeline.processors.windows import (
     FrameAccumulateProcessor,
-    SessionAccumulateProcessor,
-    SessionCombineProcessor,
+    SessionWindowProcessor,
     WindowCombineProcessor,
 )
 from jetmq.pipeline.stages import Stage
@@ -254,7 +255,7 @@ def _lower_stage(b: _DagBuilder, stage: Stage, ups: list[str], chain: _FusedVert
         b.add(b.edge(ups[0], vertex))
         return vertex
     if isinstance(t, WindowAggregateTransform):
-        return _lower_window(b, t, ups[0])
+        return _lower_window(b, t, ups[0], ts)
     if isinstance(t, RollingAggregateTransform):
         vertex = b.vertex(f"rolling-{op_name(t.op)}", partial(RollingAggregateProcessor, t.op, t.key_fn, ts))
         key_fn = _none_key if t.key_fn is None else _item_key(t.key_fn, ts)
@@ -296,16 +297,21 @@ def _lower_stage(b: _DagBuilder, stage: Stage, ups: list[str], chain: _FusedVert
     raise TypeError(f"no lowering for transform {t!r}")
 
 
-def _lower_window(b: _DagBuilder, t: WindowAggregateTransform, up: str) -> str:
-    """Two vertices: accumulate frames (or local sessions) where the items are, then
-    combine them per key behind a distributed partitioned edge."""
+def _lower_window(b: _DagBuilder, t: WindowAggregateTransform, up: str, ts: bool) -> str:
+    """Sliding and tumbling windows, as Jet's two-stage SlidingWindowP: accumulate
+    frames where the items are, then combine them per key behind a distributed
+    partitioned edge. Session windows, as Jet's SessionWindowP, in one stage behind a
+    distributed edge partitioned by the grouping key (all-to-one when not keyed): a
+    first stage could not know how early a session still open upstream on another
+    member starts, so a second one would split sessions across members."""
     name, window, keyed = op_name(t.op), t.window, t.key_fn is not None
     if window.is_session:
-        first, second, prefix = SessionAccumulateProcessor, SessionCombineProcessor, "session-window"
-    else:
-        first, second, prefix = FrameAccumulateProcessor, WindowCombineProcessor, "window"
-    accumulate = b.vertex(f"{prefix}-accumulate-{name}", partial(first, window, t.op, t.key_fn))
-    combine = b.vertex(f"{prefix}-combine-{name}", partial(second, window, t.op, keyed))
+        vertex = b.vertex(f"session-window-{name}", partial(SessionWindowProcessor, window, t.op, t.key_fn))
+        edge = b.edge(up, vertex).distributed()
+        b.add(edge.partitioned(_item_key(t.key_fn, ts)) if keyed else edge.all_to_one())
+        return vertex
+    accumulate = b.vertex(f"window-accumulate-{name}", partial(FrameAccumulateProcessor, window, t.op, t.key_fn))
+    combine = b.vertex(f"window-combine-{name}", partial(WindowCombineProcessor, window, t.op, keyed))
     b.add(b.edge(up, accumulate))
     b.add(b.edge(accumulate, combine).distributed().partitioned(_KEY_OF_PAIR))
     return combine

@@ -6,9 +6,16 @@ window `[end - size_ms, end)` is the combination of its `size_ms / step_ms` fram
 A tumbling window is a sliding one whose step is its size. Windows and frames are
 aligned to multiples of the step from timestamp 0.
 
-Sessions: an item at `ts` opens the interval `[ts, ts + gap_ms]`; overlapping (or
-touching) intervals of one key form one session, `[first ts, last ts + gap_ms]`,
-which closes once the watermark passes its end.
+Sessions, merged as by Jet 4.0's SessionWindowP: an item at `ts` covers `[ts, ts +
+gap_ms)`; the overlapping intervals of one key form one session `[first ts, last ts +
+gap_ms)`, so items less than `gap_ms` apart are in one session (intervals that only
+touch, items exactly `gap_ms` apart, are not merged). A session is complete once the
+watermark reaches its end, as a tumbling window is: every later item has `ts >=
+watermark >= end`, so its interval cannot overlap the session. Its result, timestamped
+`end - 1` (as every window result), then goes out before that watermark and is not
+behind any earlier one (they were all below `end`, or it would have closed then).
+Jet 4.0 keeps a session until the watermark passes its end, so after forwarding a
+watermark equal to its end it emits the result behind it, late for a window after.
 """
 from __future__ import annotations
 
@@ -109,11 +116,12 @@ def window_ends_to_emit(frames: Iterable[int], size: int, step: int, wm: int | N
 
 
 class SessionTable:
-    """Sessions per key, merged as items or partial sessions arrive; closed by watermark.
+    """Sessions per key, made and merged as items arrive; closed by watermark.
 
-    A session is `[start, end, acc]`; a key's sessions are kept sorted and disjoint.
-    `add_item` folds an item (at `ts`) in with `op.accumulate`; `add_session` folds a
-    partial session in with `op.combine`, merging every session it overlaps.
+    A session is `[start, end, acc]` (covering `[start, end)`); a key's sessions are
+    kept sorted and disjoint. `add_item` folds an item (at `ts`) in with
+    `op.accumulate`; when its interval bridges two sessions they become one, their
+    accumulators merged with `op.combine` (no `deduct`: a session only grows).
     """
 
     def __init__(self, gap: int, op: AggregateOperation) -> None:
@@ -130,21 +138,18 @@ class SessionTable:
         session = self._resolve(key, ts, ts + self.gap, None)
         session[2] = self._op.accumulate(session[2], item)
 
-    def add_session(self, key: Hashable, start: int, end: int, acc: Any) -> None:
-        self._resolve(key, start, end, acc)
-
     def _resolve(self, key: Hashable, start: int, end: int, acc: Any) -> list:
-        """The session of `key` that now covers [start, end], merging and creating as
-        needed; `acc` (a partial session's accumulator) is combined into it."""
+        """The session of `key` that now covers [start, end), merging and creating as
+        needed; `acc` (a restored session's accumulator) is combined into it."""
         sessions = self.sessions.get(key)
         if sessions is None:
             sessions = self.sessions[key] = []
-        # the sessions overlapping [start, end]: a run of consecutive ones
+        # the sessions overlapping [start, end): a run of consecutive ones
         first = 0
-        while first < len(sessions) and sessions[first][1] < start:
+        while first < len(sessions) and sessions[first][1] <= start:
             first += 1
         last = first
-        while last < len(sessions) and sessions[last][0] <= end:
+        while last < len(sessions) and sessions[last][0] < end:
             last += 1
         op = self._op
         if first == last:  # none overlaps: a new session
@@ -184,11 +189,11 @@ class SessionTable:
                 del self._deadlines[end]
 
     def close(self, wm: int | None) -> list[tuple[Hashable, int, int, Any]]:
-        """Remove and return `(key, start, end, acc)` of every session ending before
-        `wm` (every session for None), by end ascending."""
+        """Remove and return `(key, start, end, acc)` of every session ending at or
+        before `wm` (every session for None), by end ascending."""
         closing: set = set()
         heap, deadlines = self._heap, self._deadlines
-        while heap and (wm is None or heap[0] < wm):
+        while heap and (wm is None or heap[0] <= wm):
             keys = deadlines.pop(heapq.heappop(heap), None)
             if keys:
                 closing.update(keys)
@@ -196,7 +201,7 @@ class SessionTable:
         for key in closing:
             sessions = self.sessions[key]
             n = 0
-            while n < len(sessions) and (wm is None or sessions[n][1] < wm):
+            while n < len(sessions) and (wm is None or sessions[n][1] <= wm):
                 start, end, acc = sessions[n]
                 closed.append((key, start, end, acc))
                 n += 1

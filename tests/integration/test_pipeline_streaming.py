@@ -86,7 +86,7 @@ def reference_sessions(records, late, gap):
         start = end = None
         total = 0
         for ts, i in events:
-            if start is not None and ts <= end:
+            if start is not None and ts < end:  # less than gap after the last item
                 end, total = max(end, ts + gap), total + i
                 continue
             if start is not None:
@@ -119,6 +119,43 @@ def test_window_results_equal_a_plain_python_reference(jet):
     assert by_window(jet.get_list(names["sliding"])) == reference_sliding(records, late, 100, 20)
     assert by_window(jet.get_list(names["session"])) == reference_sessions(records, late, 15)
     assert by_window(jet.get_list(names["all"])) == reference_sliding(records, late, 250, 250, keyed=False)
+
+
+def _sessions_split_over_members_source():
+    """Processor 0 (on member 0) has ("k", 0) and ("z", 1000), processor 1 (on member
+    1) ("k", 8), ("k", 15) and ("z", 20); both stay open for 1.5 s, any other ends
+    at once. Member 0's watermark runs ahead to 1000 while member 1's stays at 20."""
+    def create(ctx):
+        items = {0: [("k", 0), ("z", 1000)], 1: [("k", 8), ("k", 15), ("z", 20)]}.get(ctx.global_index)
+        return {"items": items, "until": time.monotonic() + 1.5}
+
+    def fill(state, buffer):
+        for item in state["items"] or ():
+            buffer.add(item, timestamp=item[1])
+        if state["items"] is None or time.monotonic() >= state["until"]:
+            buffer.close()
+        state["items"] = []
+    return (SourceBuilder.timestamped_stream("split-sessions", create).fill_buffer_fn(fill)
+            .distributed(1).build())
+
+
+def test_a_session_whose_items_are_on_two_members_comes_out_whole(jet):
+    if jet.member_count < 2:
+        pytest.skip("needs a session's items on two members")
+    # Given the items of session [0, 25) of "k" on two members, one of whose
+    # watermarks passes the end of its own part of the session long before the other's
+    name = unique("split-sessions")
+    p = Pipeline()
+    (p.read_from(_sessions_split_over_members_source()).with_native_timestamps(0)
+      .grouping_key(lambda e: e[0]).window(WindowDefinition.session(10)).aggregate(ops.to_list())
+      .write_to(Sinks.list(name)))
+    # When the job runs to the end of the sources
+    jet.new_job(p).join(timeout=JOB_TIMEOUT_S)
+    # Then "k" has one session with all three items, not one per member
+    got = by_window(WindowResult(r.start, r.end, r.key, sorted(r.value)) for r in jet.get_list(name))
+    assert got == [WindowResult(0, 25, "k", [("k", 0), ("k", 8), ("k", 15)]),
+                   WindowResult(20, 30, "z", [("z", 20)]),
+                   WindowResult(1000, 1010, "z", [("z", 1000)])]
 
 
 # ---- rolling_aggregate and map_stateful with a TTL ---------------------------------------------

@@ -5,7 +5,7 @@ import cloudpickle
 import pytest
 
 from jetmq.core import RoutingPolicy
-from jetmq.pipeline import Pipeline, Sinks, SourceBuilder, Sources
+from jetmq.pipeline import Pipeline, Sinks, SourceBuilder, Sources, WindowDefinition
 from jetmq.pipeline.aggregate import AggregateOperations as ops
 from jetmq.pipeline.lowering import BUILD_SIDE_PRIORITY
 from jetmq.pipeline.processors import AccumulateProcessor, FusedTransformProcessor
@@ -166,6 +166,48 @@ def test_keyed_map_stateful_is_partitioned_and_ungrouped_is_local():
     _, edges = shape(p.to_dag())
     assert edges[("items-source", "map-stateful")].routing is RoutingPolicy.PARTITIONED
     assert not edges[("items-source", "map-stateful-2")].is_distributed
+
+
+def timestamped_pairs(p):
+    return p.read_from(Sources.items([("k", 1)])).with_timestamps(lambda e: e[1], 0)
+
+
+def test_a_keyed_session_window_is_one_stage_behind_an_edge_partitioned_by_the_grouping_key():
+    # Given a session window keyed by the first field of the items
+    p = Pipeline()
+    (timestamped_pairs(p).grouping_key(lambda e: e[0])
+     .window(WindowDefinition.session(10)).aggregate(ops.counting()).write_to(Sinks.noop()))
+    names, edges = shape(p.to_dag())
+    # Then the items go straight to one session-window vertex, by key, on any member:
+    # a first stage per member could not know how early another member's session starts
+    assert names == ["items-source", "add-timestamps", "session-window-counting", "noop-sink"]
+    into = edges[("add-timestamps", "session-window-counting")]
+    assert into.is_distributed and into.routing is RoutingPolicy.PARTITIONED
+    assert into.key_fn((5, ("k", 1))) == "k"  # the key of the (ts, item) event's item
+
+
+def test_an_unkeyed_session_window_is_one_stage_behind_an_all_to_one_edge():
+    p = Pipeline()
+    timestamped_pairs(p).window(WindowDefinition.session(10)).aggregate(ops.counting()).write_to(Sinks.noop())
+    names, edges = shape(p.to_dag())
+    assert names == ["items-source", "add-timestamps", "session-window-counting", "noop-sink"]
+    into = edges[("add-timestamps", "session-window-counting")]
+    assert into.is_distributed and into.routing is RoutingPolicy.ALL_TO_ONE
+
+
+@pytest.mark.parametrize("window", [WindowDefinition.tumbling(10), WindowDefinition.sliding(20, 10)],
+                         ids=["tumbling", "sliding"])
+def test_sliding_and_tumbling_windows_accumulate_frames_locally_then_combine_by_key(window):
+    p = Pipeline()
+    (timestamped_pairs(p).grouping_key(lambda e: e[0])
+     .window(window).aggregate(ops.counting()).write_to(Sinks.noop()))
+    names, edges = shape(p.to_dag())
+    assert names == ["items-source", "add-timestamps", "window-accumulate-counting", "window-combine-counting",
+                     "noop-sink"]
+    assert not edges[("add-timestamps", "window-accumulate-counting")].is_distributed
+    across = edges[("window-accumulate-counting", "window-combine-counting")]
+    assert across.is_distributed and across.routing is RoutingPolicy.PARTITIONED
+    assert across.key_fn(("k", 10, 3)) == "k"
 
 
 def test_vertex_names_are_unique_and_readable():

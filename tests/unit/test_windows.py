@@ -17,8 +17,7 @@ from jetmq.pipeline.processors.stream_sources import FileWatcherProcessor, ItemS
 from jetmq.pipeline.processors.stream_stateful import RollingAggregateProcessor, StreamMapStatefulProcessor
 from jetmq.pipeline.processors.windows import (
     FrameAccumulateProcessor,
-    SessionAccumulateProcessor,
-    SessionCombineProcessor,
+    SessionWindowProcessor,
     WindowCombineProcessor,
 )
 from jetmq.pipeline.windows import SessionTable, frame_end, window_ends_to_emit, windows_of_frame
@@ -96,14 +95,18 @@ def test_frames_are_named_by_their_end_and_belong_to_size_over_step_windows():
 
 def test_sessions_merge_when_their_intervals_overlap():
     table = SessionTable(5, ops.counting())
-    for ts in (0, 4, 20, 12):  # 12 opens [12, 17]; 20 is 3 after 17: a third session... bridged below
+    for ts in (0, 4, 20, 12):  # 12 covers [12, 17); 20 is 3 after 17: a third session... bridged below
         table.add_item("k", ts, ts)
     assert [tuple(s[:2]) for s in table.sessions["k"]] == [(0, 9), (12, 17), (20, 25)]
-    table.add_item("k", 16, 16)  # [16, 21] touches both: one session
+    table.add_item("k", 16, 16)  # [16, 21) overlaps both: one session
     assert [tuple(s) for s in table.sessions["k"]] == [(0, 9, 2), (12, 25, 3)]
-    table.add_session("k", 24, 30, 10)  # a partial session from another member
-    assert table.close(wm=26) == [("k", 0, 9, 2)]
-    assert table.close(wm=None) == [("k", 12, 30, 13)]
+    table.add_item("k", 30, 30)  # exactly the gap after 25's item: [30, 35) only touches [12, 30)
+    assert [tuple(s) for s in table.sessions["k"]] == [(0, 9, 2), (12, 25, 3), (30, 35, 1)]
+    table.add_item("k", 8, 8)  # [8, 13) overlaps [0, 9) and [12, 25): combined
+    assert [tuple(s) for s in table.sessions["k"]] == [(0, 25, 6), (30, 35, 1)]
+    assert table.close(wm=24) == []
+    assert table.close(wm=25) == [("k", 0, 25, 6)]  # complete once the watermark reaches its end
+    assert table.close(wm=None) == [("k", 30, 35, 1)]
     assert not table.sessions and len(table) == 0
 
 
@@ -226,33 +229,129 @@ def test_window_results_carry_the_timestamp_end_minus_one():
         [(9, WindowResult(0, 10, None, 1))]
 
 
-def test_session_windows_in_two_stages_equal_a_single_pass():
-    rng = random.Random(5)
-    events = sorted((rng.randrange(0, 500), rng.randrange(3)) for _ in range(200))
-    window, op = WindowDefinition.session(7), ops.counting()
-    reference = SessionTable(7, op)
+def reference_sessions(events, gap, keyed):
+    """(key, start, end, count) of each session of `events` ((ts, key) pairs): per key,
+    runs of items less than `gap` apart."""
+    by_key = defaultdict(list)
     for ts, key in events:
-        reference.add_item(key, ts, ts)
-    expected = sorted((key, s, e, n) for key, s, e, n in reference.close(None))
-    # two members' stage one, each with half the items, snapshots in between, one stage two
-    halves = [events[0::2], events[1::2]]
-    firsts = [started(SessionAccumulateProcessor(window, op, lambda k: k)) for _ in halves]
-    second = started(SessionCombineProcessor(window, op, True))
-    results = []
-    for wm in [100, 250, 400, None]:
-        for first, half in zip(firsts, halves):
-            batch = [(ts, key) for ts, key in half if wm is None or ts < wm]
-            half[:] = [e for e in half if not (wm is None or e[0] < wm)]
-            list(feed(first, batch))
-            sessions = snapshot_flush = run(first, "save_to_snapshot")  # stage one sends all on
-            sessions = snapshot_flush + (run(first, "complete") if wm is None else
-                                         run(first, "try_process_watermark", Watermark(wm)))
-            results += list(feed(second, [s for s in sessions if type(s) is not Watermark]))
-        results += run(second, "complete") if wm is None else run(second, "try_process_watermark", Watermark(wm))
-        if wm == 250:
-            second = restore(started(SessionCombineProcessor(window, op, True)), snapshot(second))
-    got = sorted((r.key, r.start, r.end, r.value) for _ts, r in (x for x in results if type(x) is not Watermark))
-    assert got == expected
+        by_key[key if keyed else None].append(ts)
+    out = []
+    for key, stamps in by_key.items():
+        stamps.sort()
+        start = last = stamps[0]
+        count = 0
+        for ts in stamps:
+            if ts - last >= gap:
+                out.append((key, start, last + gap, count))
+                start, count = ts, 0
+            last, count = ts, count + 1
+        out.append((key, start, last + gap, count))
+    return sorted(out, key=repr)
+
+
+@pytest.mark.parametrize("keyed", [True, False], ids=["keyed", "not-keyed"])
+def test_session_windows_equal_a_reference_across_watermarks_late_items_and_a_restore(keyed):
+    # Given items of three keys out of order within a lag of 20, watermarks trailing
+    # them by 20, and late items behind them
+    rng = random.Random(5)
+    window, op = WindowDefinition.session(7), ops.counting()
+    events = [(n * 2 + rng.randrange(0, 20), rng.randrange(3)) for n in range(300)]
+    vertex = "session-window-counting"
+
+    def new():
+        return started(SessionWindowProcessor(window, op, (lambda k: k) if keyed else None), name=vertex)
+
+    processor, results, in_time, top = new(), [], [], None
+    for n, (ts, key) in enumerate(events):
+        top = ts if top is None else max(top, ts)
+        if n % 10 == 9:
+            results += run(processor, "try_process_watermark", Watermark(top - 20))
+            late = (top - 40, key)
+            results += list(feed(processor, [late]))  # behind the watermark: dropped
+        if n == 150:  # a snapshot, restored into a new processor
+            entries = snapshot(processor)
+            assert {k for k, _ in entries} - {BroadcastKey("window-watermark")} <= ({0, 1, 2} if keyed else {vertex})
+            processor = restore(new(), entries)
+        results += list(feed(processor, [(ts, key)]))
+        in_time.append((ts, key))
+    results += run(processor, "complete")
+    # Then the sessions equal the reference, late items left out and counted
+    assert processor.context.metrics["lateEventsDropped"] == 15  # the restored processor's: 15 of 30
+    got = [r for r in results if type(r) is not Watermark]
+    assert all(ts == r.end - 1 for ts, r in got)
+    assert sorted(((r.key, r.start, r.end, r.value) for _, r in got), key=repr) == \
+        reference_sessions(in_time, 7, keyed)
+    assert_no_result_behind_a_forwarded_watermark(results)
+
+
+# ---- the order of results and watermarks ---------------------------------------------------
+
+def window_processors(window, keyed=True):
+    """The processors a keyed (or not) window aggregation lowers to, in order, started."""
+    p = Pipeline()
+    stage = p.read_from(Sources.items([])).with_timestamps(lambda e: e[1], 0)
+    if keyed:
+        stage = stage.grouping_key(lambda e: e[0])
+    stage.window(window).aggregate(ops.counting()).write_to(Sinks.noop())
+    return [started(v.processor_supplier(), name=v.name) for v in p.to_dag().vertices()
+            if v.name.startswith(("window-", "session-window-"))]
+
+
+def drive(processors, script):
+    """Pass `script` (events and Watermarks, in order) through `processors` in a row, as
+    one member does: each one's output, watermarks included, is the next one's input.
+    The last one's output, in order, then what it emits when its input ends."""
+    stream = list(script)
+    for processor in processors:
+        out = []
+        for x in stream:
+            out += run(processor, "try_process_watermark", x) if type(x) is Watermark else list(feed(processor, [x]))
+        stream = out + run(processor, "complete")
+    return stream
+
+
+def assert_no_result_behind_a_forwarded_watermark(out):
+    forwarded = None
+    for x in out:
+        if type(x) is Watermark:
+            forwarded = x.timestamp
+        elif forwarded is not None:
+            ts, result = x
+            assert ts >= forwarded, f"{result} (ts {ts}) emitted after watermark {forwarded}: {out}"
+            assert result.end > forwarded, f"{result} was closed by watermark {forwarded} but came after it: {out}"
+
+
+@pytest.mark.parametrize("window", [WindowDefinition.session(10), WindowDefinition.tumbling(10),
+                                    WindowDefinition.sliding(20, 10)], ids=["session", "tumbling", "sliding"])
+@pytest.mark.parametrize("keyed", [True, False], ids=["keyed", "not-keyed"])
+def test_a_window_emits_what_a_watermark_closes_before_forwarding_it_never_behind_it(window, keyed):
+    # Given items whose watermarks each equal the end of the window (or session) before
+    script = [Watermark(0), (0, ("k", 0)), Watermark(10), (12, ("z", 12)), Watermark(22), (30, ("z", 30)),
+              Watermark(45), (45, ("z", 45)), (52, ("k", 52)), Watermark(55), (60, ("k", 60))]
+    # When they pass through the window's processors as lowered
+    out = drive(window_processors(window, keyed), script)
+    # Then every result comes out before the watermark that closes it, with a timestamp
+    # (end - 1) not behind any watermark sent on before it: a later window keeps it
+    assert_no_result_behind_a_forwarded_watermark(out)
+    assert [x.timestamp for x in out if type(x) is Watermark] == [0, 10, 22, 45, 55]
+    results = [x for x in out if type(x) is not Watermark]
+    assert all(ts == r.end - 1 for ts, r in results)
+    assert sum(r.value for _, r in results) == 6 * (window.size_ms // window.step_ms if not window.is_session else 1)
+
+
+def test_session_results_are_not_dropped_as_late_by_a_window_after_them():
+    from tests.unit.test_pipeline_local_run import run_local
+
+    # Given three sessions, each item's watermark equal to the end of the session before
+    p = Pipeline()
+    (p.read_from(Sources.items([("k", 0), ("z", 10), ("z", 30)])).with_timestamps(lambda e: e[1], 0)
+      .grouping_key(lambda e: e[0]).window(WindowDefinition.session(10)).aggregate(ops.counting())
+      .window(WindowDefinition.tumbling(100)).aggregate(ops.counting())
+      .write_to(Sinks.list("out")))
+    # When the sessions are counted in a tumbling window
+    services = run_local(p)
+    # Then none was late there
+    assert services.lists["out"] == [WindowResult(0, 100, None, 3)]
 
 
 # ---- map_stateful with a TTL, rolling_aggregate ---------------------------------------------

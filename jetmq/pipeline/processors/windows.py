@@ -1,24 +1,37 @@
-"""Window aggregation in two stages, as Jet's SlidingWindowP (and sessions likewise).
+"""Window aggregation processors.
 
-Stage one runs where the items are (a local edge in): `FrameAccumulateProcessor`
-folds each `(ts, item)` into the accumulator of its (frame, key); a watermark `W`
-sends on every frame that ended by `W` as `(key, frame_end, acc)`, then `W`. Stage
-two sits behind a distributed edge partitioned by key: `WindowCombineProcessor`
-combines the frames of a key and, once the coalesced watermark passes a window's
-end, emits `(end - 1, WindowResult(start, end, key, value))` (Jet's timestamp of a
-window result). Sessions: `SessionAccumulateProcessor` keeps local sessions and
-sends on those that closed as `(key, start, end, acc)`; `SessionCombineProcessor`
-merges them across members and emits the closed ones.
+Sliding and tumbling windows run in two stages, as Jet's SlidingWindowP. Stage one
+runs where the items are (a local edge in): `FrameAccumulateProcessor` folds each
+`(ts, item)` into the accumulator of its (frame, key); a watermark `W` sends on every
+frame that ended by `W` as `(key, frame_end, acc)`, then `W`. Stage two sits behind a
+distributed edge partitioned by key: `WindowCombineProcessor` combines the frames of
+a key and, once the coalesced watermark reaches a window's end, emits `(end - 1,
+WindowResult(start, end, key, value))` (Jet's timestamp of a window result).
 
-Late items: an item whose timestamp is below the watermark stage one has received
-is counted in `context.metrics["lateEventsDropped"]` and dropped. Stage one decides
-it from its own member's stream, so what is late does not depend on other members.
+Session windows run in one stage, as Jet's SessionWindowP: `SessionWindowProcessor`
+sits behind a distributed edge partitioned by the grouping key (all-to-one when not
+keyed), so every item of a key meets on one processor, under the watermark coalesced
+over every member. (Two stages cannot be right for sessions: a member's first stage
+cannot know how early a session still open on another member starts, so the second
+would emit a session before the part of it that ends later arrives.)
 
-Snapshots: stage one sends everything it holds on before the barrier (Jet does the
-same), so it saves nothing; stage two saves one entry per key (all its frames or
-sessions), so the state follows its keys to whichever member owns them after a
-restore, plus its watermark under a BroadcastKey (the least one restored wins).
-At the end of the input everything left is emitted, by window end.
+Watermarks and results, in every window processor (Jet's rule): a watermark `W`
+first emits every window or session it completes (those ending at or before `W`),
+then is forwarded; a result's timestamp `end - 1` is then never behind a watermark
+already forwarded (those were all below `end`), so a window after it never drops it
+as late.
+
+Late items: an item whose timestamp is below the watermark the processor receiving
+it has had is counted in `context.metrics["lateEventsDropped"]` and dropped. For
+sliding windows stage one decides it from its own member's stream.
+
+Snapshots: stage one of a sliding window sends everything it holds on before the
+barrier (Jet does the same), so it saves nothing; stage two and the session processor
+save one entry per key (all its frames or sessions; an unkeyed session window under
+its vertex's name, which is where its all-to-one edge goes), so the state follows its
+keys to whichever processor owns them after a restore, plus the watermark under a
+BroadcastKey (the least one restored wins). At the end of the input everything left
+is emitted, by window end.
 """
 from __future__ import annotations
 
@@ -35,8 +48,7 @@ from jetmq.pipeline.windows import SessionTable, WindowDefinition, window_ends_t
 
 __all__ = [
     "FrameAccumulateProcessor",
-    "SessionAccumulateProcessor",
-    "SessionCombineProcessor",
+    "SessionWindowProcessor",
     "WindowCombineProcessor",
 ]
 
@@ -231,14 +243,18 @@ class WindowCombineProcessor(_Emitting):
         return True
 
 
-class SessionAccumulateProcessor(_Emitting):
-    """Stage one of session windows: local sessions per key, sent on when closed."""
+class SessionWindowProcessor(_Emitting):
+    """Session windows in one stage: sessions per key made from `(ts, item)` events,
+    emitted as `(end - 1, WindowResult(start, end, key, value))` once the watermark
+    reaches their end (key None when not keyed)."""
 
     def __init__(self, window: WindowDefinition, op: AggregateOperation,
                  key_fn: Callable[[Any], Hashable] | None) -> None:
+        self._op = op
         self._key_fn = key_fn
         self.table = SessionTable(window.gap_ms, op)
         self.watermark = NO_WATERMARK
+        self._restored_wm: int | None = None
 
     def process(self, ordinal: int, inbox: Inbox) -> None:
         add, key_fn, wm = self.table.add_item, self._key_fn, self.watermark
@@ -251,53 +267,15 @@ class SessionAccumulateProcessor(_Emitting):
         if late:
             self._count_late(late)
 
-    def try_process_watermark(self, watermark: Watermark) -> bool:
-        if self._pending is None and self._pending_wm is None:
-            self.watermark = watermark.timestamp
-            self._pending = iter(self.table.close(watermark.timestamp))
-            self._pending_wm = watermark
-        return self._drain()
-
-    def complete(self) -> bool:
-        if self._pending is None and self.table.sessions:
-            self._pending = iter(self.table.close(None))
-        return self._drain()
-
-    def save_to_snapshot(self) -> bool:
-        return self.complete()  # send every session on before the barrier: no state to save
-
-
-class SessionCombineProcessor(_Emitting):
-    """Stage two of session windows: merges the sessions of a key from every member and
-    emits `(end - 1, WindowResult(start, end, key, value))` once the watermark passes."""
-
-    def __init__(self, window: WindowDefinition, op: AggregateOperation, keyed: bool) -> None:
-        self._op = op
-        self._keyed = keyed
-        self.table = SessionTable(window.gap_ms, op)
-        self.watermark = NO_WATERMARK
-        self._restored_wm: int | None = None
-
-    def process(self, ordinal: int, inbox: Inbox) -> None:
-        add, wm = self.table.add_session, self.watermark
-        late = 0
-        for key, start, end, acc in inbox.take():
-            if end < wm:  # never expected: see the module doc
-                late += 1
-                continue
-            add(key, start, end, acc)
-        if late:
-            self._count_late(late)
-
     def _results(self, wm: int | None) -> list:
-        finish, keyed = self._op.finish, self._keyed
-        return [(end - 1, WindowResult(start, end, key if keyed else None, finish(acc)))
+        finish = self._op.finish
+        return [(end - 1, WindowResult(start, end, key, finish(acc)))
                 for key, start, end, acc in self.table.close(wm)]
 
     def try_process_watermark(self, watermark: Watermark) -> bool:
         if self._pending is None and self._pending_wm is None:
             self.watermark = watermark.timestamp
-            self._pending = iter(self._results(watermark.timestamp))
+            self._pending = iter(self._results(watermark.timestamp))  # out before the watermark
             self._pending_wm = watermark
         return self._drain()
 
@@ -307,15 +285,18 @@ class SessionCombineProcessor(_Emitting):
         return self._drain()
 
     def _entries(self) -> list[tuple[Any, Any]]:
-        entries = [(key, [tuple(s) for s in sessions]) for key, sessions in self.table.sessions.items()]
+        keyed = self._key_fn is not None
+        entries = [(key if keyed else self.context.vertex_name, [tuple(s) for s in sessions])
+                   for key, sessions in self.table.sessions.items()]
         return [(_WM_KEY, self.watermark), *entries]
 
     def restore_from_snapshot(self, inbox: Inbox) -> None:
+        keyed = self._key_fn is not None
         for key, value in inbox.take():
             if key == _WM_KEY and type(key) is BroadcastKey:
                 self._restored_wm = value if self._restored_wm is None else min(self._restored_wm, value)
             else:
-                self.table.restore(key, value)
+                self.table.restore(key if keyed else None, value)
 
     def finish_snapshot_restore(self) -> bool:
         if self._restored_wm is not None:
