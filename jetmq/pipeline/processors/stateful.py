@@ -5,7 +5,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from jetmq.core.inbox_outbox import Inbox
-from jetmq.core.processor import Processor
 from jetmq.pipeline.processors.aggregation import SavesEntries, _remaining
 
 SORT_SNAPSHOT_CHUNK = 10_000
