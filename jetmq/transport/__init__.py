@@ -17,7 +17,6 @@ import time
 from typing import NamedTuple
 
 import zmq
-from zmq.utils.monitor import parse_monitor_message
 
 from jetmq import protocol
 from jetmq.errors import AddressInUseError
@@ -38,6 +37,14 @@ MAX_CONTROL_MESSAGE_BYTES = 256 << 20
 MAX_REPLY_MESSAGE_BYTES = 1 << 30
 #: The largest frame another member may send on the data plane (a batch of items).
 MAX_DATA_MESSAGE_BYTES = 256 << 20
+
+
+def parse_monitor_message(frames: list[bytes]) -> dict:
+    """zmq's parse of a monitor event, imported when the first event comes: its module
+    imports asyncio, which a client whose handshakes succeed never needs."""
+    from zmq.utils.monitor import parse_monitor_message as parse
+
+    return parse(frames)
 
 
 def context() -> zmq.Context:
@@ -180,11 +187,22 @@ class DisconnectMonitor:
     def _refused(self, address: str, failure: str) -> None:
         self.refused += 1
         now = time.monotonic()
-        if now - self._logged.get(address, -REFUSAL_LOG_INTERVAL_S) >= REFUSAL_LOG_INTERVAL_S:
-            self._logged[address] = now
-            why = "it has no key" if failure == "mismatch" else "its key is not this cluster's"
-            log.warning("refused a connection from %s in its handshake: %s (logged once a minute per address)",
-                        address, why)
+        host = address.rpartition(":")[0] or address  # a new connection comes from a new port
+        if now - self._logged.get(host, -REFUSAL_LOG_INTERVAL_S) >= REFUSAL_LOG_INTERVAL_S:
+            self._logged[host] = now
+            log.warning("refused a connection from %s in its handshake: %s (logged once a minute per host)",
+                        address, _REFUSAL_REASONS[failure])
+
+
+#: Why a handshake failed, as the master can tell it. A peer without a key and one with
+#: another cluster's both close the connection as soon as they see the handshake fail
+#: themselves: when they are first, the master only sees the connection end.
+_REFUSAL_REASONS = {
+    "mismatch": "it has no key",
+    "refused": "its key is not this cluster's",
+    "rejected": "its key is not this cluster's",
+    "abandoned": "it closed the connection in its handshake (it has no key, or another cluster's)",
+}
 
 
 def _peer_address(fd: int) -> str:

@@ -193,14 +193,17 @@ class ZapHandler(threading.Thread):
 
 def handshake_failure(event: int, value: int) -> str | None:
     """A failed handshake, from a client socket monitor's event: "refused" (the server's ZAP
-    said no), "mismatch" (one side has a key, the other not) or "rejected" (the server could
-    not make sense of the handshake: a key of another cluster); None for other events."""
+    said no), "mismatch" (one side has a key, the other not), "rejected" (the server could
+    not make sense of the handshake: a key of another cluster) or "abandoned" (the other
+    side closed the connection in the handshake); None for other events."""
     if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
         return "refused"
     if event == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL and value == zmq.PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH:
         return "mismatch"
-    if event in (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL, zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL):
+    if event == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
         return "rejected"
+    if event == zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+        return "abandoned"  # the connection ended in the handshake: the other side left
     return None
 
 

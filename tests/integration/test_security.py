@@ -75,8 +75,13 @@ def test_clients_without_the_key_or_with_another_clusters_are_refused_and_the_cl
     result = jet(cluster, "cluster", key_file=cluster.key_file)
     assert result.returncode == 0 and "Size: 2" in result.stdout, result.stderr
     assert cluster.cluster().size == 2
-    log = (cluster.data_dir / "logs" / "master.log").read_text()
-    assert "refused a connection from 127.0.0.1" in log and "it has no key" in log
+    # and the master logged the refusal, once for the host (its peers' ports are new each time;
+    # a peer that closes before the master reads its address is "an unknown address")
+    refusals = [line for line in (cluster.data_dir / "logs" / "master.log").read_text().splitlines()
+                if "refused a connection from" in line]
+    assert any("from 127.0.0.1:" in line for line in refusals), refusals
+    assert any("it has no key" in line for line in refusals), refusals
+    assert len(refusals) <= 2, refusals
 
 
 def test_a_member_without_the_key_cannot_join_and_says_why(cluster, processes):
