@@ -22,6 +22,7 @@ _EXPORTS = {
     "Job": "jetmq.job",
     "JobConfig": "jetmq.config",
     "JobStatus": "jetmq.job_status",
+    "Metrics": "jetmq.core.metrics",
     "ProcessingGuarantee": "jetmq.config",
     "RestartStrategy": "jetmq.restart_strategy",
     # pipelines

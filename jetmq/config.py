@@ -31,6 +31,8 @@ SCALE_UP_DELAY_MS = 10_000
 JOB_RESULT_TTL_MS = 7 * 24 * 3600 * 1000
 #: ... and at most this many of them (Jet's default).
 MAX_JOB_RESULTS = 1000
+#: How often members report the metrics of the jobs they run (Jet's default: 5 s).
+METRICS_COLLECTION_INTERVAL_MS = 5000
 #: How long a master waits for its forked members to say hello at start.
 MEMBER_START_TIMEOUT_S = 60.0
 
@@ -90,6 +92,7 @@ class ClusterConfig:
     max_job_results: int = MAX_JOB_RESULTS
     no_auth: bool = False  # no cluster key, no encryption: only on a loopback address
     respawn: bool = True  # fork a replacement for a forked member that died unasked (see master/respawn.py)
+    metrics_collection_interval_ms: int = METRICS_COLLECTION_INTERVAL_MS  # how often members report job metrics
 
     def __post_init__(self):
         check_cluster_name(self.cluster_name)
@@ -101,6 +104,9 @@ class ClusterConfig:
             raise ValueError(f"port must be between 0 and 65535, not {self.port}")
         if self.member_count < 0:
             raise ValueError(f"member count must be 0 or more, not {self.member_count}")
+        if type(self.metrics_collection_interval_ms) is not int or self.metrics_collection_interval_ms <= 0:
+            raise ValueError(f"the metrics collection interval must be a positive number of ms, not "
+                             f"{self.metrics_collection_interval_ms!r}")
         if self.heartbeat_interval_ms <= 0 or self.heartbeat_timeout_ms <= self.heartbeat_interval_ms:
             raise ValueError(
                 f"heartbeat timeout ({self.heartbeat_timeout_ms} ms) must exceed the interval "

@@ -54,9 +54,12 @@ class Cluster(JetClient):
     def __init__(self, members: int = 2, *, cluster_name: str = "jet", data_dir: str | Path | None = None,
                  heartbeat_interval_ms: int | None = None, heartbeat_timeout_ms: int | None = None,
                  scale_up_delay_ms: int | None = None, max_job_results: int | None = None,
-                 job_result_ttl_s: int | None = None, no_auth: bool = False, respawn: bool = True):
+                 job_result_ttl_s: int | None = None, no_auth: bool = False, respawn: bool = True,
+                 metrics_collection_interval: float | None = None):
         """``no_auth``: no cluster key and no encryption (the cluster binds 127.0.0.1 only);
-        ``respawn=False``: a member that dies is not replaced (Jet's behaviour)."""
+        ``respawn=False``: a member that dies is not replaced (Jet's behaviour);
+        ``metrics_collection_interval``: how often, in seconds, members report job metrics
+        (default 5)."""
         super().__init__(addresses=None, key_file=clusterkey.NO_KEY)  # its own key, once started
         self.no_auth = no_auth
         self.respawn = respawn
@@ -69,6 +72,7 @@ class Cluster(JetClient):
             "--scale-up-delay-ms": scale_up_delay_ms,
             "--max-job-results": max_job_results,
             "--job-result-ttl-s": job_result_ttl_s,
+            "--metrics-collection-interval": metrics_collection_interval,
         }
         self.data_dir: Path | None = None
         self.master_process: subprocess.Popen | None = None

@@ -5,6 +5,8 @@ import time
 
 from jetmq import protocol as p
 from jetmq.config import JobConfig
+from jetmq.core.metrics import JobMetrics, Measurement
+from jetmq.core.metrics_context import decode_report
 from jetmq.errors import CancellationError, JobFailedError, JobTimeoutError
 from jetmq.ids import id_to_string
 from jetmq.job_status import CANCELLATION_FAILURE as CANCELLED, JobStatus
@@ -63,6 +65,16 @@ class Job:
                 "execution_members": list(summary.execution_members),
                 "last_snapshot_id": summary.last_snapshot_id,
                 "snapshot_in_progress": summary.snapshot_in_progress}
+
+    def get_metrics(self) -> JobMetrics:
+        """The job's metrics (Jet's ``Job.getMetrics()``): while it runs, the latest that
+        the members of its execution reported (every metrics collection interval, 5 s by
+        default); once it has finished, those of its last execution if its config has
+        ``store_metrics_after_job_completion``, else none. None either with
+        ``metrics_enabled=False``. See docs/operations.md for what is measured."""
+        reports = p.unpack_serialized(self._requester.request(p.GetJobMetrics(self.id)).reports)
+        return JobMetrics.of(Measurement(value, timestamp, tags)
+                             for report in reports for tags, value, timestamp in decode_report(report))
 
     @property
     def failures(self) -> list[dict]:

@@ -38,6 +38,9 @@ Options:
   --heartbeat-interval-ms MS  How often members and master heartbeat [default: 500].
   --heartbeat-timeout-ms MS   Silence after which a peer counts as gone [default: 3000].
   --job-result-ttl-s S        How long finished jobs stay listed [default: 604800].
+  --metrics-collection-interval S
+                              How often members report the metrics of their jobs, in seconds
+                              (fractions allowed) [default: 5].
   --max-job-results N         How many finished jobs stay listed at most [default: 1000].
   --ready-fd FD               (internal) Write "READY <address>" or "ERROR <message>" to this fd.
   -h, --help                  Show this help.
@@ -72,6 +75,17 @@ def _int(args: dict, option: str) -> int:
         return int(args[option])
     except ValueError:
         raise SystemExit(fail(f"{option} takes a whole number, not '{args[option]}'", code=2)) from None
+
+
+def _interval_ms(args: dict, option: str) -> int:
+    """A positive number of seconds (fractions allowed), in whole milliseconds."""
+    try:
+        seconds = float(args[option])
+    except ValueError:
+        seconds = float("nan")
+    if not seconds >= 0.001 or seconds == float("inf"):
+        raise SystemExit(fail(f"{option} takes a positive number of seconds, not '{args[option]}'", code=2))
+    return round(seconds * 1000)
 
 
 def _ready_reporter(fd_text: str | None):
@@ -123,7 +137,8 @@ def start_master(args: dict, argv: list[str]) -> int:
             heartbeat_timeout_ms=_int(args, "--heartbeat-timeout-ms"),
             scale_up_delay_ms=_int(args, "--scale-up-delay-ms"),
             job_result_ttl_ms=_int(args, "--job-result-ttl-s") * 1000,
-            max_job_results=_int(args, "--max-job-results"))
+            max_job_results=_int(args, "--max-job-results"),
+            metrics_collection_interval_ms=_interval_ms(args, "--metrics-collection-interval"))
     except ValueError as e:
         return fail(str(e), code=2)
     data_dir = config.resolved_data_dir

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from jetmq import protocol as p
-from jetmq.config import JobConfig
+from jetmq.config import METRICS_COLLECTION_INTERVAL_MS, JobConfig
 from jetmq.errors import IllegalJobStateError, JetError, JobAlreadyExistsError, JobNotFoundError
 from jetmq.ids import FlakeIdGenerator, id_to_string
 from jetmq.job_status import CANCELLATION_FAILURE, JobStatus
@@ -56,6 +56,7 @@ class JobCoordinator(ExecutionControl):
         self._cluster_ready = False  # no execution starts before the first members have all joined
         self._leaving: set[str] = set()  # members asked to leave: no new execution uses them
         self._next_flush = 0.0
+        self.metrics_interval_ms = METRICS_COLLECTION_INTERVAL_MS  # how often members report metrics
         #: ``(job, uuid, address, reason)``: what to do when a member cannot reach another
         #: (the topology policy decides, as for a member that left)
         self.on_peer_unreachable = lambda job, uuid, address, reason: self._fail(job, reason)
@@ -71,6 +72,7 @@ class JobCoordinator(ExecutionControl):
             p.ObservablePublish: lambda uuid, msg: self.observables.publish(msg.name, msg.items),
             p.SnapshotPhase1Done: self._on_phase1_done,
             p.PeerUnreachable: self._on_peer_unreachable,
+            p.ExecutionMetrics: self._on_metrics,
         }
 
     def tick(self, now: float) -> None:
@@ -187,6 +189,17 @@ class JobCoordinator(ExecutionControl):
             if job.restart_at > now and job.restart_after_loss > 0:
                 job.restart_at = min(now + RESTART_COALESCE_S, job.restart_after_loss + RESTART_COALESCE_MAX_S)
 
+    # ------------------------------------------------------------------ metrics
+
+    def _on_metrics(self, uuid: str, msg: p.ExecutionMetrics) -> None:
+        """A member's latest metrics of the job's current execution replace its previous ones.
+        The master keeps them as bytes, never reading them: a client decodes them. A new
+        execution starts without any; a finished job keeps its last ones only with
+        store_metrics_after_job_completion (as Jet)."""
+        job = self._current(uuid, msg.execution_id)
+        if job is not None and job.config.metrics_enabled and not job.status.is_terminal:
+            job.metrics[uuid] = msg.data
+
     # ------------------------------------------------------------------ status
 
     def _set_status(self, job: JobRecord, status: JobStatus, why: str) -> None:
@@ -195,6 +208,8 @@ class JobCoordinator(ExecutionControl):
         if status is S.RUNNING:
             self.snapshots.execution_running(job)
         if status.is_terminal:
+            if not job.config.store_metrics_after_job_completion:
+                job.metrics = {}  # as Jet: a finished job's metrics go, unless it asked to keep them
             self.snapshots.delete_all(job)  # as Jet: a finished job's snapshots go with it
             self.observables.job_ended(job.job_id, job.failure_text if status is S.FAILED else None)
             self._prune()

@@ -46,6 +46,7 @@ class ExecutionControl:
         execution = ExecutionRecord(self._ids.new_id(), tuple(r.info.uuid for r in records))
         job.execution = execution
         job.executions_started += 1
+        job.metrics = {}  # the job's metrics are its current execution's
         self._by_execution[execution.execution_id] = job
         self._set_status(job, S.STARTING, f"execution {id_to_string(execution.execution_id)} on "
                                           f"{len(records)} members")
@@ -53,13 +54,14 @@ class ExecutionControl:
         owners = tuple(owner_table([m.uuid for m in members]))
         config = job.config.to_dict()
         snapshot_id, restore_dir = restore if restore is not None else (-1, None)
+        metrics_interval_ms = self.metrics_interval_ms if job.config.metrics_enabled else 0
         if restore is not None:
             log.info("job %s restores from snapshot %s", job.id_string,
                      snapshot_id if snapshot_id >= 0 else f'"{job.config.initial_snapshot_name}"')
         for index, member in enumerate(members):
             self._send_to_member(member.uuid, p.InitExecution(
                 job.job_id, execution.execution_id, index, members, owners, config, job.dag, snapshot_id,
-                restore_dir))
+                restore_dir, metrics_interval_ms))
 
     def _current(self, uuid: str, execution_id: int) -> JobRecord | None:
         job = self._by_execution.get(execution_id)

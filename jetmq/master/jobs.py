@@ -103,6 +103,9 @@ class JobRecord:
     restart_at: float = 0.0  # monotonic time a job waiting for an execution may start one
     restart_after_loss: float = 0.0  # when the wave of member losses it restarts after began
     failures: list = field(default_factory=list)  # {time, cause, then} of its own code's failures (saved)
+    #: member uuid -> its latest metrics report of the current (or last) execution, opaque bytes
+    #: (see master/coordinator.py, "Metrics"); not saved
+    metrics: dict = field(default_factory=dict)
 
     @property
     def uses_snapshots(self) -> bool:

@@ -24,6 +24,8 @@ class ClientRequests:
         return {
             p.SubmitJob: self._on_submit,
             p.GetJob: lambda i: reply(i, p.JobReply(jobs.job(i.msg.job_id).summary())),
+            p.GetJobMetrics: lambda i: reply(i, p.JobMetricsReply(p.pack_serialized(
+                list(jobs.job(i.msg.job_id).metrics.values())))),
             p.GetJobs: lambda i: reply(i, p.JobsReply(tuple(j.summary() for j in jobs.jobs(i.msg.name)))),
             p.JobAction: self._on_action,
             p.ExportSnapshot: self._on_export,

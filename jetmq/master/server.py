@@ -108,6 +108,7 @@ class MasterServer:
                                                         config.max_job_results,
                                                         Quarantine(self.data_dir.quarantine_dir)),
                                           config.resolved_snapshot_dir, self.store_io, self.bulk_io)
+        self.coordinator.metrics_interval_ms = config.metrics_collection_interval_ms
         self.handlers.update(ClientRequests(self.coordinator, self._reply).handlers())
         self.topology = TopologyPolicy(self.coordinator, self.membership, config.scale_up_delay_ms,
                                        self._send_to_member)

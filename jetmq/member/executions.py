@@ -19,6 +19,7 @@ from jetmq import serialization
 from jetmq.member.engine.dataplane import (CREDIT, HEADER, KIND_BATCH, KIND_BATCH_LZ4, KIND_CREDIT, KIND_PING,
                                            KIND_PONG, DataPlaneViolation)
 from jetmq.member.engine.execution import Execution, ExecutionFailed, Plan, failure_text
+from jetmq.member import metrics
 from jetmq.member.snapshots import MemberSnapshots, StagedOutput
 from jetmq.storage.snapshots import SnapshotDamagedError
 from jetmq.transport import DataDealer, DataRouter, Poller
@@ -37,6 +38,8 @@ REACH_TIMEOUT_S = 5.0
 #: execution stop, reported as its peer lost; how often connections are looked at.
 PEER_DOWN_TIMEOUT_S = 5.0
 PEER_CHECK_INTERVAL_S = 0.1
+#: How often the member looks for executions whose metrics report is due.
+METRICS_CHECK_INTERVAL_S = 0.05
 
 
 @dataclass
@@ -49,6 +52,10 @@ class RunningExecution:
     staged: StagedOutput = field(default_factory=StagedOutput)  # exactly-once output not yet covered
     unreached: dict[int, object] = field(default_factory=dict)  # peers yet to answer a ping: index -> MemberInfo
     reach_deadline: float = 0.0
+    metrics_interval_s: float = 0.0  # how often the execution's metrics go to the master (0: never)
+    next_metrics: float = 0.0  # monotonic time the next report is due
+    start_time: int = -1  # epoch ms it started here; when its part ended (-1: not yet)
+    completion_time: int = -1
 
 
 def dealer_identity(member_uuid: str, execution_id: int) -> bytes:
@@ -72,6 +79,7 @@ class ExecutionService:
         self._completed: deque[int] = deque(maxlen=COMPLETED_MEMORY)  # executions whose part here completed
         self._by_dealer: dict[DataDealer, int] = {}
         self._next_peer_check = 0.0
+        self._next_metrics_check = 0.0
 
     @property
     def has_running(self) -> bool:
@@ -87,6 +95,8 @@ class ExecutionService:
             running = self._executions.get(msg.execution_id)
             if running is not None:
                 running.started = True
+                running.start_time = metrics.now_ms()
+                running.next_metrics = time.monotonic() + running.metrics_interval_s
         elif isinstance(msg, p.StartSnapshot):
             running = self._executions.get(msg.execution_id)
             if running is not None:
@@ -105,6 +115,7 @@ class ExecutionService:
         elif isinstance(msg, p.TerminateExecution):
             if msg.execution_id in self._executions:
                 log.info("execution %d terminated: %s", msg.execution_id, msg.reason)
+                self._final_metrics(msg.execution_id)
                 self._remove(msg.execution_id)
             # answer also for an execution already gone, so the master never waits in vain
             self._send_to_master(p.ExecutionFinished(msg.execution_id, None, terminated=True, final_output=None))
@@ -137,7 +148,8 @@ class ExecutionService:
             log.exception("cannot initialise execution %d", msg.execution_id)
             self._send_to_master(p.ExecutionInitialized(msg.execution_id, failure_text("initialising the job", e)))
             return
-        running = RunningExecution(execution, dealers, members=msg.members)
+        running = RunningExecution(execution, dealers, members=msg.members,
+                                   metrics_interval_s=max(msg.metrics_interval_ms, 0) / 1000)
         running.identities = {index: dealer_identity(member.uuid, msg.execution_id)
                               for index, member in enumerate(msg.members) if index != msg.member_index}
         self._executions[msg.execution_id] = running
@@ -287,6 +299,8 @@ class ExecutionService:
         return progress
 
     def _finish(self, execution_id: int, failure: str | None, initialized: bool = True) -> None:
+        if initialized:
+            self._final_metrics(execution_id)
         final_output = None
         if failure is None:
             running = self._executions[execution_id]
@@ -314,6 +328,34 @@ class ExecutionService:
             self._poller.unregister(dealer)
             del self._by_dealer[dealer]
             dealer.close(linger_ms)
+
+    # ------------------------------------------------------------------ metrics
+
+    def report_metrics(self, now: float) -> None:
+        """Send the master the metrics of every started execution whose report is due."""
+        if now < self._next_metrics_check:
+            return
+        self._next_metrics_check = now + METRICS_CHECK_INTERVAL_S
+        for execution_id, running in self._executions.items():
+            if running.started and running.metrics_interval_s and now >= running.next_metrics:
+                running.next_metrics = now + running.metrics_interval_s
+                self._send_metrics(execution_id, running)
+
+    def _final_metrics(self, execution_id: int) -> None:
+        """The execution's part here ends: its last metrics, sent before ExecutionFinished."""
+        running = self._executions.get(execution_id)
+        if running is not None and running.started and running.metrics_interval_s:
+            running.completion_time = metrics.now_ms()
+            self._send_metrics(execution_id, running)
+
+    def _send_metrics(self, execution_id: int, running: RunningExecution) -> None:
+        try:
+            data = metrics.report(running.execution, self._uuid, [m.address for m in running.members],
+                                  running.start_time, running.completion_time)
+        except Exception:  # metrics must never stop a job
+            log.exception("cannot collect the metrics of execution %d", execution_id)
+            return
+        self._send_to_master(p.ExecutionMetrics(execution_id, data))
 
     def describe(self) -> str:
         """Every execution's tasklets and queues, for diagnostics."""

@@ -108,7 +108,9 @@ class MemberRuntime:
                     self.executions.on_data()
                 elif self.executions.owns(ready):
                     self.executions.on_dealer(ready)
-            self.executions.check_peers(time.monotonic())
+            now = time.monotonic()
+            self.executions.check_peers(now)
+            self.executions.report_metrics(now)
             if self._sigterms and self._leave_asked is None:
                 # graceful: the master first moves this member's jobs, then sends Shutdown
                 self._leave_asked = time.monotonic()

@@ -115,6 +115,21 @@ class Ack:
 
 
 @message
+class GetJobMetrics:
+    """The latest metrics reports of a job's members."""
+
+    job_id: int
+
+
+@message
+class JobMetricsReply:
+    """The reports (ExecutionMetrics.data) the master holds for the job, one per member, as a
+    list of bytes packed with pack_serialized."""
+
+    reports: bytes
+
+
+@message
 class GetMap:
     name: str
 
@@ -188,6 +203,7 @@ class InitExecution:
     dag: bytes
     restored_snapshot_id: int  # -1: the job starts with empty state
     restore_dir: str | None  # the snapshot to restore, relative to the snapshot store; members read it
+    metrics_interval_ms: int  # how often the members report the execution's metrics (0: never)
 
 
 @message
@@ -206,6 +222,16 @@ class PeerUnreachable:
     member_uuid: str  # the one that cannot be reached
     address: str
     reason: str
+
+
+@message
+class ExecutionMetrics:
+    """A member's measurements of an execution (jetmq/core/metrics_context.py): sent every
+    metrics interval, and once more when its part ends, before ExecutionFinished. The master
+    keeps the latest of each member and never reads them."""
+
+    execution_id: int
+    data: bytes
 
 
 @message

@@ -7,7 +7,7 @@ pytestmark = pytest.mark.timeout(30)
 
 PUBLIC_API = {
     "Cluster", "ClusterState", "JetClient", "JobStateSnapshot", "Member", "bootstrapped_instance", "connect",
-    "Job", "JobConfig", "JobStatus", "ProcessingGuarantee", "RestartStrategy",
+    "Job", "JobConfig", "JobStatus", "Metrics", "ProcessingGuarantee", "RestartStrategy",
     "AggregateOperation", "AggregateOperations", "Pipeline", "Sinks", "SinkBuilder", "Sources", "SourceBuilder",
     "SimpleEvent", "WindowDefinition", "WindowResult",
     "JetError", "AddressInUseError", "CancellationError", "ClusterStartError", "IllegalJobStateError", "ClusterUnreachableError", "JobAlreadyExistsError",

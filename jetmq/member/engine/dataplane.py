@@ -22,7 +22,7 @@ from typing import Callable
 import lz4.frame
 
 from jetmq import serialization
-from jetmq.core.markers import DONE_ITEM, Watermark
+from jetmq.core.markers import DONE_ITEM, MARKER_TYPES, Watermark
 from jetmq.core.processor import Progress
 from jetmq.member.engine.queues import Event, InputStream
 from jetmq.member.engine.routing import OutboundEdge
@@ -82,6 +82,8 @@ class SenderTasklet:
         self._buffer: list = []
         self._sealed = False  # the buffer ends with a marker: send it before taking more
         self._done = False
+        self.items_out = 0  # metrics: items sent (markers excluded) and bytes of the frames
+        self.bytes_out = 0
 
     def add_credits(self, count: int) -> None:
         self.credits += count
@@ -120,6 +122,8 @@ class SenderTasklet:
         header = HEADER.pack(kind, self._execution_id, self._edge_index, self._member_index, len(batch))
         if not self._send(header, payload):
             return False
+        self.items_out += count - 1 if type(batch[-1]) in MARKER_TYPES else count
+        self.bytes_out += len(header) + len(payload)
         self.credits -= count
         self._buffer = rest
         if not rest:
@@ -145,6 +149,8 @@ class ReceiverTasklet:
         self._allowed = INITIAL_CREDITS  # items the sender may have sent so far: its credits
         self._received = 0
         self._done = False
+        self.items_in = 0  # metrics: items received (markers excluded) and bytes of the frames
+        self.bytes_in = 0
 
     def enqueue(self, kind: int, count: int, payload: bytes) -> None:
         """Called by the data plane when a batch of ``count`` items for this edge arrives;
@@ -154,6 +160,7 @@ class ReceiverTasklet:
             raise DataPlaneViolation(f"{self.name}: the sender sent {self._received:,} items with credits for "
                                      f"{self._allowed:,}")
         self._incoming.append((kind, count, payload))
+        self.bytes_in += HEADER.size + len(payload)
 
     def call(self) -> Progress:
         if self._done:
@@ -168,6 +175,7 @@ class ReceiverTasklet:
             if not self._outbound.has_room():
                 break
             batch, self._pending = self._pending, None
+            self.items_in += len(batch) - 1 if batch and type(batch[-1]) in MARKER_TYPES else len(batch)
             self._outbound.push(batch)
             self._ungranted += len(batch)
             if self._ungranted >= GRANT_BATCH:  # one credit message per several batches

@@ -20,6 +20,7 @@ from typing import Callable
 
 from jetmq.core.dag import DAG, Edge, RoutingPolicy
 from jetmq import serialization
+from jetmq.core.metrics_context import CURRENT
 from jetmq.core.partition import PARTITION_COUNT, local_processor_table, processor_partitions
 from jetmq.core.snapshot import SnapshotContext
 from jetmq.core.processor import ProcessorContext, Progress
@@ -85,6 +86,8 @@ class Execution:
         # with state_after_complete(): it stands for it in every later snapshot
         self._carried: list[tuple[int, str, list]] = []
         self.processor_tasklets: list[ProcessorTasklet] = []
+        #: vertex -> (state entries, bytes) this member saved of it in the last snapshot (a metric)
+        self.snapshot_sizes: dict[str, tuple[int, int]] = {}
         self.senders: dict[tuple[int, int], SenderTasklet] = {}  # (edge, member) ->
         self.receivers: dict[tuple[int, int], ReceiverTasklet] = {}  # (edge, member) ->
         self._build()
@@ -128,6 +131,7 @@ class Execution:
                                                      plan.restored_snapshot_id),
                 )
                 try:
+                    CURRENT.context = None  # no processor runs: a user metric counts for none
                     processor = vertex.processor_supplier()
                 except Exception as e:
                     raise ExecutionFailed(failure_text(f"the processor supplier of vertex '{vertex.name}'", e)) from e
@@ -224,6 +228,8 @@ class Execution:
                 tasklet.init()
             except Exception as e:
                 raise ExecutionFailed(failure_text(tasklet.where, e)) from e
+            finally:
+                CURRENT.context = None
 
     def on_batch(self, edge_index: int, member: int, kind: int, count: int, payload: bytes) -> None:
         """A batch of ``count`` items from another member; DataPlaneViolation if it broke the rules."""
@@ -273,6 +279,8 @@ class Execution:
             for saved_up_to, vertex, groups in self._carried:
                 if saved_up_to < snapshot_id:
                     entries.setdefault(vertex, []).extend(groups)
+            self.snapshot_sizes = {vertex: (sum(g[2] for g in groups), sum(len(g[1]) for g in groups))
+                                   for vertex, groups in entries.items()}
             self._on_phase1_done(snapshot_id, entries)
 
     def commit_snapshot(self, success: bool) -> None:
@@ -303,6 +311,7 @@ class Execution:
                 progress = True
             elif result is Progress.MADE_PROGRESS:
                 progress = True
+        CURRENT.context = None
         for tasklet in finished:
             self.tasklets.remove(tasklet)
             if tasklet in self._snapshot_waiting:  # a finished processor has no state left to save
@@ -317,6 +326,7 @@ class Execution:
                 tasklet.close()
             except Exception:
                 log.exception("closing %s failed", tasklet.where)
+        CURRENT.context = None
 
 
 def _grouped(entries: list) -> list[tuple[int, bytes, int]]:

@@ -91,6 +91,7 @@ class InputStream:
         self._live = list(range(len(queues)))  # indexes of queues not yet done
         self._queue_watermarks = [NO_WATERMARK] * len(queues)
         self.watermark = NO_WATERMARK
+        self.top_watermark = NO_WATERMARK  # the highest any queue delivered (a metric)
         self._next = 0
         self.barrier: SnapshotBarrier | None = None  # the barrier being collected
         self._barrier_from: set[int] = set()  # queues that delivered it
@@ -179,6 +180,8 @@ class InputStream:
             return Event.BARRIER if self.barrier_complete else self._coalesce()
         if type(marker) is Watermark:
             self._queue_watermarks[index] = marker.timestamp
+            if marker.timestamp > self.top_watermark:
+                self.top_watermark = marker.timestamp
             return self._coalesce()
         if type(marker) is SnapshotBarrier:
             if self.barrier is None:

@@ -21,7 +21,8 @@ import logging
 from typing import Callable
 
 from jetmq.core.inbox_outbox import DEFAULT_OUTBOX_CAPACITY, Inbox, Outbox
-from jetmq.core.markers import DONE_ITEM, SnapshotBarrier, Watermark
+from jetmq.core.markers import DONE_ITEM, MARKER_TYPES, SnapshotBarrier, Watermark
+from jetmq.core.metrics_context import CURRENT
 from jetmq.core.processor import Processor, ProcessorContext, Progress
 from jetmq.member.engine.queues import ENDED, NO_WATERMARK, Event, InputStream
 from jetmq.member.engine.routing import OutboundEdge
@@ -99,6 +100,14 @@ class ProcessorTasklet:
         self.last_snapshot_id = -1
         self._barrier: SnapshotBarrier | None = None  # the snapshot being taken
         self._commit: bool | None = None  # a phase-2 outcome to hand to the processor
+        # metrics (member/metrics.py reads them): items and batches taken per input ordinal,
+        # items emitted per output ordinal and, last, state entries saved to snapshots;
+        # counted per batch, markers excluded
+        inputs = max((s.ordinal for s in self._streams), default=-1) + 1
+        self.received_counts = [0] * inputs
+        self.received_batches = [0] * inputs
+        self.emitted_counts = [0] * (len(outputs) + 1)
+        self.last_forwarded_wm = NO_WATERMARK
         if restored_entries:
             self._inbox.add_batch(restored_entries)
             self.state = T.RESTORE
@@ -106,6 +115,7 @@ class ProcessorTasklet:
             self.state = T.PROCESS_INPUT if self._streams else T.COMPLETE
 
     def init(self) -> None:
+        CURRENT.context = self.context
         self.processor.init(self.outbox, self.context)
 
     def _transition(self, new: TaskletState) -> None:
@@ -120,6 +130,7 @@ class ProcessorTasklet:
     # ------------------------------------------------------------------ one step
 
     def call(self) -> Progress:
+        CURRENT.context = self.context  # user metrics count for this processor
         if self._commit is not None:
             if not self.processor.snapshot_commit_finish(self._commit):
                 return Progress.MADE_PROGRESS
@@ -182,9 +193,26 @@ class ProcessorTasklet:
         moved = False
         for ordinal, edge in enumerate(self._outputs):
             if outbox.bucket_size(ordinal) and edge.has_room():
-                edge.push(outbox.drain_bucket(ordinal))
+                batch = outbox.drain_bucket(ordinal)
+                last = batch[-1]
+                if type(last) in MARKER_TYPES:  # a drained bucket ends with its only marker, if any
+                    self.emitted_counts[ordinal] += len(batch) - 1
+                    if type(last) is Watermark:
+                        self.last_forwarded_wm = last.timestamp
+                else:
+                    self.emitted_counts[ordinal] += len(batch)
+                edge.push(batch)
                 moved = True
         return moved
+
+    @property
+    def coalesced_watermark(self) -> int:
+        """The watermark coalesced over every input (NO_WATERMARK: none yet)."""
+        return self._watermark
+
+    @property
+    def input_streams(self) -> list[InputStream]:
+        return self._streams
 
     # ------------------------------------------------------------------ input
 
@@ -230,7 +258,9 @@ class ProcessorTasklet:
             self._rotation += step + 1
             if items:
                 self._inbox.add_batch(items)
-                self._inbox_ordinal = stream.ordinal
+                self._inbox_ordinal = ordinal = stream.ordinal
+                self.received_counts[ordinal] += len(items)
+                self.received_batches[ordinal] += 1
             if event is not Event.ITEMS:
                 self._pending = (event, stream)
             return True
@@ -292,6 +322,7 @@ class ProcessorTasklet:
         done = self.processor.save_to_snapshot()
         entries = self.outbox.drain_snapshot_bucket()
         if entries:
+            self.emitted_counts[-1] += len(entries)
             self._on_entries(entries)
         if done:
             self._transition(T.SNAPSHOT_COMMIT_PREPARE)
@@ -311,6 +342,7 @@ class ProcessorTasklet:
             self._transition(T.PROCESS_INPUT if not self._all_inputs_done() else T.COMPLETE)
 
     def close(self) -> None:
+        CURRENT.context = self.context
         self.processor.close()
 
     def __repr__(self) -> str:
