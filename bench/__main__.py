@@ -4,8 +4,8 @@ import sys
 
 from bench.report import print_table
 
-BENCHMARKS = ["detection", "shuffle", "wordcount", "multihost", "lifecycle", "recovery", "snapshots", "control_plane",
-              "latency"]
+BENCHMARKS = ["detection", "shuffle", "wordcount", "metrics", "multihost", "lifecycle", "cli_startup", "recovery",
+              "snapshots", "control_plane", "latency"]
 
 
 def main() -> None:

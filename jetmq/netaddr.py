@@ -12,7 +12,6 @@ from __future__ import annotations
 import ipaddress
 import socket
 
-import psutil
 
 WILDCARDS = frozenset({"0.0.0.0", "*", "::", "[::]"})
 
@@ -46,6 +45,8 @@ def route_source_address(host: str, port: int) -> str:
 
 def primary_address() -> str:
     """The first non-loopback IPv4 address of this host, by interface name; 127.0.0.1 if none."""
+    import psutil  # here, not at load: the CLI's commands import this module and need no psutil
+
     for _name, addresses in sorted(psutil.net_if_addrs().items()):
         for address in addresses:
             if address.family == socket.AF_INET and not ipaddress.ip_address(address.address).is_loopback:

@@ -12,7 +12,6 @@ import time
 from typing import Sequence
 
 from jetmq import protocol as p
-from jetmq import serialization
 from jetmq.config import parse_address
 from jetmq.errors import ClusterKeyError, ClusterUnreachableError, error_class
 from jetmq.transport import DealerSocket, Poller, tcp_endpoint
@@ -64,11 +63,18 @@ class Requester:
             raise error_class(reply.error_type)(reply.message)
         return reply
 
+    # serialization (cloudpickle) is imported by what unpickles values, not by every client:
+    # `jet list-jobs` never loads it
+
     def get_map(self, name: str) -> dict:
+        from jetmq import serialization
+
         blob = self.request(p.GetMap(name)).data
         return {serialization.loads(k): serialization.loads(v) for k, v in p.unpack_serialized(blob)}
 
     def get_list(self, name: str) -> list:
+        from jetmq import serialization
+
         return [serialization.loads(item) for item in p.unpack_serialized(self.request(p.GetList(name)).data)]
 
     def close(self) -> None:

@@ -1,12 +1,13 @@
-"""What the command-line tools share: exit codes and the way they report errors."""
+"""What the command-line tools share: exit codes, the way they report errors, and the
+connection a command talks to the cluster through.
+
+A command imports only what it uses: this module imports nothing beyond
+the standard library's ``sys`` at load time, so ``jet --version`` and ``jet --help``
+cost docopt and no more, and a connection imports its client machinery on first use.
+"""
 from __future__ import annotations
 
 import sys
-import traceback
-
-from docopt import DocoptExit, docopt
-
-from jetmq.formatting import format_error
 
 RET_OK = 0
 RET_ERROR = 1  # the command failed (Jet's exit code for every error)
@@ -22,8 +23,12 @@ def fail(message: str, code: int = RET_ERROR, verbose: bool = False) -> int:
 
     With ``verbose``, the current exception's traceback is printed instead of the hint.
     """
+    from jetmq.formatting import format_error
+
     lines = format_error(message)
     if verbose:
+        import traceback
+
         lines = [lines[0], traceback.format_exc().rstrip()]
     print("\n".join(lines), file=sys.stderr)
     return code
@@ -31,6 +36,8 @@ def fail(message: str, code: int = RET_ERROR, verbose: bool = False) -> int:
 
 def parse_args(doc: str, argv: list[str] | None, version: str | None = None) -> dict:
     """docopt's parse of ``argv``; a usage error exits with RET_USAGE, not docopt's 1."""
+    from docopt import DocoptExit, docopt
+
     try:
         return docopt(doc, argv=sys.argv[1:] if argv is None else argv, version=version)
     except DocoptExit as e:
@@ -65,3 +72,49 @@ def split_script_arguments(argv: list[str]) -> tuple[list[str], list[str]]:
                 return words, argv[index + 1:]
         index += 1
     return argv, []
+
+
+class Connection:
+    """The cluster a command talks to, reached on first use through what the command needs.
+
+    ``requester`` sends bare protocol messages (all that ``list-jobs`` needs: no
+    serialization, no DAG or pipeline modules); ``client`` is the full JetClient. Each
+    connects when first used; both close on exit.
+    """
+
+    def __init__(self, addresses: list[str], key_file: str | None, cluster_name: str):
+        self.addresses = addresses
+        self.key_file = key_file
+        self.cluster_name = cluster_name
+        self._requester = None
+        self._client = None
+
+    @property
+    def requester(self):
+        """A Requester presenting the key a JetClient of the same arguments would present."""
+        if self._requester is None:
+            from jetmq import clusterkey
+            from jetmq.requester import Requester
+
+            self._requester = Requester(self.addresses, key=clusterkey.client_key(self.key_file, self.cluster_name))
+        return self._requester
+
+    @property
+    def client(self):
+        if self._client is None:
+            from jetmq.client import JetClient
+
+            self._client = JetClient(self.addresses, key_file=self.key_file, cluster_name=self.cluster_name)
+        return self._client
+
+    def close(self) -> None:
+        for part in (self._requester, self._client):
+            if part is not None:
+                part.close()
+        self._requester = self._client = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

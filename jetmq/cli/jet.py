@@ -47,43 +47,55 @@ options go before <file>.
 """
 from __future__ import annotations
 
-import logging
 import sys
 
-
 from jetmq.version import __version__
-from jetmq.cli.common import RET_OK, RET_USAGE, CommandError, fail, parse_args, split_script_arguments
-from jetmq.cli.jobs import cmd_cancel, cmd_list_jobs, cmd_restart, cmd_resume, cmd_suspend
-from jetmq.cli.snapshots import cmd_delete_snapshot, cmd_list_snapshots, cmd_save_snapshot
-from jetmq.cli.submit import cmd_submit
-from jetmq.client import JetClient
-from jetmq.requester import resolve_addresses
-from jetmq.errors import JetError
-from jetmq.formatting import format_cluster
-from jetmq.logs import configure_logging
+from jetmq.cli.common import RET_OK, RET_USAGE, CommandError, Connection, fail, parse_args, split_script_arguments
+
+# Everything else loads when a command needs it: `jet --version` and `jet --help`
+# import no zmq, no protocol, no client; the commands that only read (list-jobs, list-snapshots,
+# cluster) send bare requests, so they import no JetClient, serialization or engine modules.
+# tests/unit/test_cli_imports.py holds these import sets.
 
 COMMANDS = ("submit", "list-jobs", "cancel", "suspend", "resume", "restart", "save-snapshot",
             "delete-snapshot", "list-snapshots", "cluster")
 
 
-def cmd_cluster(client: JetClient, args: dict) -> int:
-    state = client.cluster()
-    print("\n".join(format_cluster(state.state, state.version, state.members, state.notes)))
+def cmd_cluster(conn: Connection, args: dict) -> int:
+    # what JetClient.cluster() asks, through the bare requester (see Connection)
+    from jetmq import protocol as p
+    from jetmq.formatting import MemberRow, format_cluster
+
+    reply = conn.requester.request(p.ClusterRequest())
+    members = [MemberRow(m.address, m.uuid, m.pid, restarts) for m, restarts in zip(reply.members, reply.restarts)]
+    print("\n".join(format_cluster(reply.state, reply.version, members, reply.notes)))
     return RET_OK
 
 
+#: Each command's handler, as (module, function): imported only for that command.
 HANDLERS = {
-    "cluster": cmd_cluster,
-    "list-jobs": cmd_list_jobs,
-    "cancel": cmd_cancel,
-    "suspend": cmd_suspend,
-    "resume": cmd_resume,
-    "restart": cmd_restart,
-    "submit": cmd_submit,
-    "save-snapshot": cmd_save_snapshot,
-    "delete-snapshot": cmd_delete_snapshot,
-    "list-snapshots": cmd_list_snapshots,
+    "cluster": (__name__, "cmd_cluster"),
+    "list-jobs": ("jetmq.cli.jobs", "cmd_list_jobs"),
+    "cancel": ("jetmq.cli.jobs", "cmd_cancel"),
+    "suspend": ("jetmq.cli.jobs", "cmd_suspend"),
+    "resume": ("jetmq.cli.jobs", "cmd_resume"),
+    "restart": ("jetmq.cli.jobs", "cmd_restart"),
+    "submit": ("jetmq.cli.submit", "cmd_submit"),
+    "save-snapshot": ("jetmq.cli.snapshots", "cmd_save_snapshot"),
+    "delete-snapshot": ("jetmq.cli.snapshots", "cmd_delete_snapshot"),
+    "list-snapshots": ("jetmq.cli.snapshots", "cmd_list_snapshots"),
 }
+
+
+def handler_of(command: str):
+    """The function that runs ``command`` (importing its module), or None."""
+    import importlib
+
+    where = HANDLERS.get(command)
+    if where is None:
+        return None
+    module, function = where
+    return getattr(sys.modules.get(module) or importlib.import_module(module), function)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,19 +106,26 @@ def main(argv: list[str] | None = None) -> int:
         args["<args>"] = script_arguments
     verbose = args["--verbosity"]
     if verbose:
+        import logging
+
+        from jetmq.logs import configure_logging
+
         print("Verbose mode is on, setting logging level to INFO")
         configure_logging("jet", stream=sys.stderr, level=logging.INFO)
     command = next(c for c in COMMANDS if args[c])
-    handler = HANDLERS.get(command)
+    handler = handler_of(command)
     if handler is None:
         return fail(f"'{command}' is not implemented yet in jetmq {__version__}")
+    from jetmq.errors import JetError
+    from jetmq.requester import resolve_addresses
+
     try:
         addresses = resolve_addresses(args["--addresses"])
     except ValueError as e:
         return fail(str(e), code=RET_USAGE)
     try:
-        with JetClient(addresses, key_file=args["--key-file"], cluster_name=args["--cluster-name"]) as client:
-            return handler(client, args)
+        with Connection(addresses, args["--key-file"], args["--cluster-name"]) as conn:
+            return handler(conn, args)
     except (JetError, CommandError) as e:
         return fail(str(e), verbose=verbose)
 

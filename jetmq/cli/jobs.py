@@ -1,23 +1,31 @@
-"""The job commands of `jet`: list-jobs, cancel, suspend, resume, restart (Jet's output)."""
+"""The job commands of `jet`: list-jobs, cancel, suspend, resume, restart (Jet's output).
+
+``list-jobs`` sends one bare request (no JetClient: that would import serialization and
+the DAG modules, see jetmq/cli/common.py); the others work through the JetClient.
+"""
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
-from jetmq.cli.common import RET_OK, CommandError
-from jetmq.client import JetClient
+from jetmq import protocol as p
+from jetmq.cli.common import RET_OK, CommandError, Connection
 from jetmq.errors import JobNotFoundError
 from jetmq.formatting import JobRow, format_job, format_job_table
-from jetmq.job import Job
+from jetmq.ids import id_to_string
 from jetmq.job_status import JobStatus
+
+if TYPE_CHECKING:
+    from jetmq.job import Job
 
 #: How long a command waits for the job to reach the status it asked for.
 WAIT_TIMEOUT_S = 60.0
 WAIT_POLL_S = 0.05
 
 
-def resolve(client: JetClient, name_or_id: str) -> Job:
+def resolve(conn: Connection, name_or_id: str) -> Job:
     try:
-        return client.get_job(name_or_id)
+        return conn.client.get_job(name_or_id)
     except JobNotFoundError:
         raise CommandError(f"No job with name or id '{name_or_id}' was found") from None
 
@@ -40,18 +48,20 @@ def wait_for(job: Job, target: JobStatus) -> None:
         time.sleep(WAIT_POLL_S)
 
 
-def cmd_list_jobs(client: JetClient, args: dict) -> int:
-    # one request for all the jobs: their statuses as get_jobs() fetched them
-    jobs = [j for j in client.get_jobs() if args["--all"] or not j.last_known_status.is_terminal]
-    jobs.sort(key=lambda j: j.submission_time, reverse=True)
-    rows = [JobRow(j.id_string, j.last_known_status, j.submission_time, j.name) for j in jobs]
+def cmd_list_jobs(conn: Connection, args: dict) -> int:
+    # one request for all the jobs (what JetClient.get_jobs() asks), newest first, and among
+    # jobs submitted in the same millisecond the active ones first
+    rows = [JobRow(id_to_string(s.job_id), JobStatus[s.status], s.submission_time, s.name)
+            for s in conn.requester.request(p.GetJobs(None)).jobs]
+    rows = [r for r in rows if args["--all"] or not r.status.is_terminal]
+    rows.sort(key=lambda r: (-r.submission_time_ms, r.status.is_terminal))
     print("\n".join(format_job_table(rows)))
     return RET_OK
 
 
-def cmd_cancel(client: JetClient, args: dict) -> int:
+def cmd_cancel(conn: Connection, args: dict) -> int:
     name_or_id = args["<job>"]
-    job = resolve(client, name_or_id)
+    job = resolve(conn, name_or_id)
     status = job.status
     if status.is_terminal:
         raise CommandError(f"Job '{name_or_id}' is not active. Current state: {status.name}")
@@ -62,10 +72,10 @@ def cmd_cancel(client: JetClient, args: dict) -> int:
     return RET_OK
 
 
-def _change(client: JetClient, args: dict, *, required: JobStatus, adjective: str, verb: str, action,
+def _change(conn: Connection, args: dict, *, required: JobStatus, adjective: str, verb: str, action,
             target: JobStatus, done: str) -> int:
     name_or_id = args["<job>"]
-    job = resolve(client, name_or_id)
+    job = resolve(conn, name_or_id)
     status = job.status
     if status is not required:
         raise CommandError(f"Job '{name_or_id}' is not {adjective}. Current state: {status.name}")
@@ -76,16 +86,16 @@ def _change(client: JetClient, args: dict, *, required: JobStatus, adjective: st
     return RET_OK
 
 
-def cmd_suspend(client: JetClient, args: dict) -> int:
-    return _change(client, args, required=JobStatus.RUNNING, adjective="running", verb="Suspending",
-                   action=Job.suspend, target=JobStatus.SUSPENDED, done="Job suspended.")
+def cmd_suspend(conn: Connection, args: dict) -> int:
+    return _change(conn, args, required=JobStatus.RUNNING, adjective="running", verb="Suspending",
+                   action=lambda job: job.suspend(), target=JobStatus.SUSPENDED, done="Job suspended.")
 
 
-def cmd_resume(client: JetClient, args: dict) -> int:
-    return _change(client, args, required=JobStatus.SUSPENDED, adjective="suspended", verb="Resuming",
-                   action=Job.resume, target=JobStatus.RUNNING, done="Job resumed.")
+def cmd_resume(conn: Connection, args: dict) -> int:
+    return _change(conn, args, required=JobStatus.SUSPENDED, adjective="suspended", verb="Resuming",
+                   action=lambda job: job.resume(), target=JobStatus.RUNNING, done="Job resumed.")
 
 
-def cmd_restart(client: JetClient, args: dict) -> int:
-    return _change(client, args, required=JobStatus.RUNNING, adjective="running", verb="Restarting",
-                   action=Job.restart, target=JobStatus.RUNNING, done="Job restarted.")
+def cmd_restart(conn: Connection, args: dict) -> int:
+    return _change(conn, args, required=JobStatus.RUNNING, adjective="running", verb="Restarting",
+                   action=lambda job: job.restart(), target=JobStatus.RUNNING, done="Job restarted.")

@@ -1,9 +1,9 @@
 """The snapshot commands of `jet`: save-snapshot, delete-snapshot, list-snapshots."""
 from __future__ import annotations
 
-from jetmq.cli.common import RET_OK, CommandError
+from jetmq import protocol as p
+from jetmq.cli.common import RET_OK, CommandError, Connection
 from jetmq.cli.jobs import described, resolve, wait_for
-from jetmq.client import JetClient
 from jetmq.errors import SnapshotNotFoundError
 from jetmq.formatting import SnapshotRow, format_snapshot_table
 from jetmq.ids import id_to_string
@@ -11,9 +11,9 @@ from jetmq.job_status import JobStatus
 from jetmq.names import check_path_name
 
 
-def cmd_save_snapshot(client: JetClient, args: dict) -> int:
+def cmd_save_snapshot(conn: Connection, args: dict) -> int:
     name_or_id, snapshot = args["<job>"], check_path_name("snapshot", args["<snapshot>"])
-    job = resolve(client, name_or_id)
+    job = resolve(conn, name_or_id)
     status = job.status
     if status.name not in ("RUNNING", "SUSPENDED"):
         raise CommandError(f"Job '{name_or_id}' is not active. Current state: {status.name}")
@@ -28,18 +28,19 @@ def cmd_save_snapshot(client: JetClient, args: dict) -> int:
     return RET_OK
 
 
-def cmd_delete_snapshot(client: JetClient, args: dict) -> int:
+def cmd_delete_snapshot(conn: Connection, args: dict) -> int:
     name = check_path_name("snapshot", args["<snapshot>"])
     try:
-        client.delete_job_state_snapshot(name)
+        conn.client.delete_job_state_snapshot(name)
     except SnapshotNotFoundError as e:
         raise CommandError(str(e)) from None
     print(f"Deleted snapshot '{name}'.")
     return RET_OK
 
 
-def cmd_list_snapshots(client: JetClient, args: dict) -> int:
+def cmd_list_snapshots(conn: Connection, args: dict) -> int:
+    # what JetClient.get_job_state_snapshots() asks, through the bare requester (see Connection)
     rows = [SnapshotRow(s.name, s.creation_time, s.size_bytes, s.job_name, id_to_string(s.job_id))
-            for s in client.get_job_state_snapshots()]
+            for s in conn.requester.request(p.GetSnapshots()).snapshots]
     print("\n".join(format_snapshot_table(rows, full_names=bool(args["--full-job-name"]))))
     return RET_OK

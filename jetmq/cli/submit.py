@@ -6,15 +6,16 @@ import runpy
 import sys
 import traceback
 
-from jetmq import bootstrap
-from jetmq.cli.common import RET_OK, CommandError
-from jetmq.client import JetClient
+from jetmq import bootstrap, clusterkey
+from jetmq.cli.common import RET_OK, CommandError, Connection
 from jetmq.errors import InvalidNameError
 from jetmq.names import check_display_name, check_path_name
 from jetmq.requester import resolve_addresses
 
 
-def cmd_submit(client: JetClient, args: dict) -> int:
+def cmd_submit(conn: Connection, args: dict) -> int:
+    # the script's clients connect themselves; a key file given must be a key, before anything runs
+    clusterkey.client_key(conn.key_file, conn.cluster_name)
     path, arguments = args["<file>"], args["<args>"]
     if not os.path.isfile(path):
         raise CommandError(f"File {path} could not be found.")
