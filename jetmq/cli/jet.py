@@ -2,7 +2,8 @@
 
 Usage:
   jet [options] submit [-n NAME] [-s SNAPSHOT] <file> [<args>...]
-  jet [options] list-jobs [-a]
+  jet [options] list-jobs [-a] [--json]
+  jet [options] describe [--json] <job>
   jet [options] cancel <job>
   jet [options] suspend <job>
   jet [options] resume <job>
@@ -10,13 +11,14 @@ Usage:
   jet [options] save-snapshot [-C] <job> <snapshot>
   jet [options] delete-snapshot <snapshot>
   jet [options] list-snapshots [-F]
-  jet [options] cluster
+  jet [options] cluster [--json]
   jet --version
   jet -h | --help
 
 Commands:
   submit           Run a Python script that submits jobs to the cluster.
   list-jobs        List the active jobs (-a: all jobs, finished ones too).
+  describe         Show a job in full: status, failure, executions, members, per-vertex metrics.
   cancel           Cancel a job.
   suspend          Suspend a running job (through a snapshot).
   resume           Resume a suspended job.
@@ -32,6 +34,7 @@ Options:
   -a, --all                         List finished jobs too.
   -C, --cancel                      Cancel the job after exporting the snapshot.
   -F, --full-job-name               Do not shorten long job names.
+  --json                            Print a JSON document instead (list-jobs, describe, cluster).
   --addresses ADDRS                 The cluster's HOST:PORT[,...] (default: $JET_ADDRESSES,
                                     else 127.0.0.1:5701).
   --cluster-name NAME               The cluster's name [default: jet].
@@ -53,22 +56,27 @@ from jetmq.version import __version__
 from jetmq.cli.common import RET_OK, RET_USAGE, CommandError, Connection, fail, parse_args, split_script_arguments
 
 # Everything else loads when a command needs it: `jet --version` and `jet --help`
-# import no zmq, no protocol, no client; the commands that only read (list-jobs, list-snapshots,
-# cluster) send bare requests, so they import no JetClient, serialization or engine modules.
+# import no zmq, no protocol, no client; the commands that only read (list-jobs, describe,
+# list-snapshots, cluster) send bare requests, so they import no JetClient, serialization or engine modules.
 # tests/unit/test_cli_imports.py holds these import sets.
 
-COMMANDS = ("submit", "list-jobs", "cancel", "suspend", "resume", "restart", "save-snapshot",
+COMMANDS = ("submit", "list-jobs", "describe", "cancel", "suspend", "resume", "restart", "save-snapshot",
             "delete-snapshot", "list-snapshots", "cluster")
 
 
 def cmd_cluster(conn: Connection, args: dict) -> int:
     # what JetClient.cluster() asks, through the bare requester (see Connection)
     from jetmq import protocol as p
-    from jetmq.formatting import MemberRow, format_cluster
+    from jetmq.formatting import MemberRow, cluster_document, format_cluster, format_json
 
     reply = conn.requester.request(p.ClusterRequest())
-    members = [MemberRow(m.address, m.uuid, m.pid, restarts) for m, restarts in zip(reply.members, reply.restarts)]
-    print("\n".join(format_cluster(reply.state, reply.version, members, reply.notes)))
+    members = [MemberRow(m.address, m.uuid, m.pid, restarts, m.host, m.forked)
+               for m, restarts in zip(reply.members, reply.restarts)]
+    if args["--json"]:
+        lines = format_json(cluster_document(reply.state, reply.version, reply.cluster_name, members, reply.notes))
+    else:
+        lines = format_cluster(reply.state, reply.version, members, reply.notes)
+    print("\n".join(lines))
     return RET_OK
 
 
@@ -76,6 +84,7 @@ def cmd_cluster(conn: Connection, args: dict) -> int:
 HANDLERS = {
     "cluster": (__name__, "cmd_cluster"),
     "list-jobs": ("jetmq.cli.jobs", "cmd_list_jobs"),
+    "describe": ("jetmq.cli.describe", "cmd_describe"),
     "cancel": ("jetmq.cli.jobs", "cmd_cancel"),
     "suspend": ("jetmq.cli.jobs", "cmd_suspend"),
     "resume": ("jetmq.cli.jobs", "cmd_resume"),

@@ -1,4 +1,5 @@
-"""The job commands of `jet`: list-jobs, cancel, suspend, resume, restart (Jet's output).
+"""The job commands of `jet`: list-jobs, cancel, suspend, resume, restart (Jet's output;
+``list-jobs --json`` is jetmq's).
 
 ``list-jobs`` sends one bare request (no JetClient: that would import serialization and
 the DAG modules, see jetmq/cli/common.py); the others work through the JetClient.
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING
 from jetmq import protocol as p
 from jetmq.cli.common import RET_OK, CommandError, Connection
 from jetmq.errors import JobNotFoundError
-from jetmq.formatting import JobRow, format_job, format_job_table
+from jetmq.formatting import JobRow, format_job, format_job_table, format_json, jobs_document
 from jetmq.ids import id_to_string
 from jetmq.job_status import JobStatus
 
@@ -51,11 +52,12 @@ def wait_for(job: Job, target: JobStatus) -> None:
 def cmd_list_jobs(conn: Connection, args: dict) -> int:
     # one request for all the jobs (what JetClient.get_jobs() asks), newest first, and among
     # jobs submitted in the same millisecond the active ones first
-    rows = [JobRow(id_to_string(s.job_id), JobStatus[s.status], s.submission_time, s.name)
+    rows = [JobRow(id_to_string(s.job_id), JobStatus[s.status], s.submission_time, s.name, s.completion_time,
+                   s.failure_text)
             for s in conn.requester.request(p.GetJobs(None)).jobs]
     rows = [r for r in rows if args["--all"] or not r.status.is_terminal]
     rows.sort(key=lambda r: (-r.submission_time_ms, r.status.is_terminal))
-    print("\n".join(format_job_table(rows)))
+    print("\n".join(format_json(jobs_document(rows)) if args["--json"] else format_job_table(rows)))
     return RET_OK
 
 

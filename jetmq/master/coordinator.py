@@ -21,7 +21,7 @@ from jetmq.config import METRICS_COLLECTION_INTERVAL_MS, JobConfig
 from jetmq.errors import IllegalJobStateError, JetError, JobAlreadyExistsError, JobNotFoundError
 from jetmq.ids import FlakeIdGenerator, id_to_string
 from jetmq.job_status import CANCELLATION_FAILURE, JobStatus
-from jetmq.master.jobs import (AfterTermination, JobRecord, Termination, TerminationMode,
+from jetmq.master.jobs import (AfterTermination, ExecutionEnd, JobRecord, Termination, TerminationMode,
                                TerminationStage, now_ms)
 from jetmq.master.execution_control import FINAL_EPOCH, RESTART_COALESCE_MAX_S, RESTART_COALESCE_S, \
     ExecutionControl
@@ -35,6 +35,9 @@ from jetmq.master.store import NamedStore
 log = logging.getLogger(__name__)
 
 S = JobStatus
+#: What the execution history says of an execution a termination ended.
+_ENDS = {AfterTermination.CANCEL: ExecutionEnd.CANCELLED, AfterTermination.SUSPEND: ExecutionEnd.SUSPENDED,
+         AfterTermination.RESTART: ExecutionEnd.RESTARTED}
 
 
 class JobCoordinator(ExecutionControl):
@@ -95,6 +98,26 @@ class JobCoordinator(ExecutionControl):
             raise JobNotFoundError(f"No job with name or id '{id_to_string(job_id)}' was found")
         return job
 
+    def describe(self, job: JobRecord) -> p.JobDescription:
+        """What `jet describe` shows: the job's summary and config, its failure taken apart,
+        its execution history, the members of its current (else last) execution, and the
+        metrics reports held for it (left opaque: the client decodes them)."""
+        reason = job.failure_reason
+        if job.execution is not None:
+            uuids = job.execution.member_uuids
+        else:
+            uuids = tuple(job.executions[-1]["members"]) if job.executions else ()
+        members = []
+        for uuid in uuids:
+            record = self._membership.get(uuid)
+            members.append(p.DescribedMember(uuid, record.info.address if record else None,
+                                             record.info.pid if record else None))
+        executions = tuple(p.ExecutionInfo(e["number"], e["execution_id"], e["start_time"], e["end_time"],
+                                           tuple(e["members"]), e["ended"], e["reason"]) for e in job.executions)
+        return p.JobDescription(job.summary(), job.config.to_dict(), reason and reason.exception,
+                                reason and reason.message, reason and reason.where, executions, tuple(members),
+                                self.metrics_interval_ms, p.pack_serialized(list(job.metrics.values())))
+
     def active_named(self, name: str) -> JobRecord | None:
         return next((j for j in self._jobs.values() if j.name == name and j.status.is_active), None)
 
@@ -139,6 +162,7 @@ class JobCoordinator(ExecutionControl):
             if published == FINAL_EPOCH and not job.status.is_terminal:
                 # the old master published the job's last output but died before recording it complete
                 job.status, job.completion_time = S.COMPLETED, now_ms()
+                job.interrupted(ExecutionEnd.COMPLETED, "every member completed (recorded by the next master)")
                 self._records.save(job)
                 continue
             if job.uses_snapshots and job.last_snapshot_id > published:
@@ -148,6 +172,7 @@ class JobCoordinator(ExecutionControl):
                 self.snapshots.publish(job, job.last_snapshot_id, published)
             if job.status in (S.STARTING, S.RUNNING, S.COMPLETING):
                 job.status = S.NOT_RUNNING  # not a transition: the executions died with the old master
+                job.interrupted(ExecutionEnd.INTERRUPTED, "the master stopped while it ran")
                 self._records.save(job)
         log.info("loaded %d jobs from %s", len(records), self.repository.root)
 
@@ -269,7 +294,8 @@ class JobCoordinator(ExecutionControl):
                 f"Cannot export snapshot, job is neither RUNNING nor SUSPENDED, but {job.status.name}")
         if cancel:
             self._check_not_terminating(job, TerminationMode.CANCEL_GRACEFUL)
-            job.termination = Termination(TerminationMode.CANCEL_GRACEFUL, TerminationStage.AWAITING_SNAPSHOT)
+            job.termination = Termination(TerminationMode.CANCEL_GRACEFUL, TerminationStage.AWAITING_SNAPSHOT,
+                                          f"cancelled after exporting snapshot '{name}'")
             self._set_status(job, S.COMPLETING, f"exporting snapshot '{name}', then cancelling")
         job.pending_exports.append((name, done))
         if job.snapshot is None:
@@ -288,14 +314,14 @@ class JobCoordinator(ExecutionControl):
         if job.termination is not None and job.termination.mode.then is AfterTermination.CANCEL:
             return
         # overrides a pending suspend or restart
-        job.termination = Termination(TerminationMode.CANCEL_FORCEFUL, TerminationStage.STOPPING)
+        job.termination = Termination(TerminationMode.CANCEL_FORCEFUL, TerminationStage.STOPPING, "cancelled")
         self._terminate(job, "cancelled")
 
     def suspend(self, job: JobRecord) -> None:
-        self.request_termination(job, TerminationMode.SUSPEND_GRACEFUL)
+        self.request_termination(job, TerminationMode.SUSPEND_GRACEFUL, "suspended on request")
 
     def restart(self, job: JobRecord) -> None:
-        self.request_termination(job, TerminationMode.RESTART_GRACEFUL)
+        self.request_termination(job, TerminationMode.RESTART_GRACEFUL, "restarted on request")
 
     def resume(self, job: JobRecord) -> None:
         """SUSPENDED -> NOT_RUNNING -> STARTING; a no-op for a job that is not suspended."""
@@ -310,8 +336,9 @@ class JobCoordinator(ExecutionControl):
             raise IllegalJobStateError(f"Cannot {mode.name}: Job is already terminating in mode: "
                                        f"{job.termination}")
 
-    def request_termination(self, job: JobRecord, mode: TerminationMode) -> None:
-        """Suspend or restart a running job.
+    def request_termination(self, job: JobRecord, mode: TerminationMode, reason: str | None = None) -> None:
+        """Suspend or restart a running job; ``reason`` goes into the job's execution history
+        (None: a member leaving, or scaling up, whichever applies; see _termination_reason).
 
         With a processing guarantee, a graceful mode first takes a terminal snapshot
         (COMPLETING meanwhile) and the next execution starts from it; with NONE the
@@ -320,18 +347,31 @@ class JobCoordinator(ExecutionControl):
         self._check_not_terminating(job, mode)
         if job.status is not S.RUNNING:
             raise IllegalJobStateError(f"Cannot {mode.name}, job status is {job.status.name}, should be RUNNING")
+        reason = reason if reason is not None else self._termination_reason(job, mode)
         if job.uses_snapshots and mode.graceful:
-            job.termination = Termination(mode, TerminationStage.AWAITING_SNAPSHOT)
+            job.termination = Termination(mode, TerminationStage.AWAITING_SNAPSHOT, reason)
             self._set_status(job, S.COMPLETING, f"{mode.name}: taking a terminal snapshot")
             if job.snapshot is None:
                 self.snapshots.start(job, terminal=True)
             return
-        job.termination = Termination(mode, TerminationStage.STOPPING)
+        job.termination = Termination(mode, TerminationStage.STOPPING, reason)
         self._terminate(job, mode.name)
+
+    def _termination_reason(self, job: JobRecord, mode: TerminationMode) -> str:
+        """Why the topology policy moves a running job (it asks without a reason): members of
+        its execution are leaving, or the cluster has more members than the execution."""
+        running_on = job.execution.member_uuids if job.execution is not None else ()
+        leaving = sorted(self._leaving.intersection(running_on))
+        if leaving:
+            return f"member {', '.join(leaving)} is leaving the cluster"
+        size = len(self.available_members())
+        if size > len(running_on):
+            return f"scaling up from {len(running_on)} to {size} members"
+        return mode.name
 
     def terminate(self, job: JobRecord, mode: TerminationMode, reason: str) -> None:
         """Stop the job's execution at once; when every member has stopped, apply ``mode``."""
-        job.termination = Termination(mode, TerminationStage.STOPPING)
+        job.termination = Termination(mode, TerminationStage.STOPPING, reason)
         self._terminate(job, reason)
 
     def _on_terminal_snapshot(self, job: JobRecord, success: bool) -> None:
@@ -367,8 +407,9 @@ class JobCoordinator(ExecutionControl):
             if not execution.publishing:
                 self._complete(job)
             return
-        self._end_execution(job)
-        mode, job.termination = job.termination.mode, None
+        termination, job.termination = job.termination, None
+        mode = termination.mode
+        self._end_execution(job, _ENDS[mode.then], termination.reason or mode.name)
         if mode.then is AfterTermination.CANCEL:
             job.failure_text = CANCELLATION_FAILURE
             self._set_status(job, S.FAILED, "cancelled")

@@ -12,7 +12,7 @@ from jetmq import protocol as p
 from jetmq.core.partition import owner_table
 from jetmq.ids import id_to_string
 from jetmq.job_status import JobStatus
-from jetmq.master.jobs import ExecutionRecord, JobRecord, TerminationMode, TerminationStage, now_ms
+from jetmq.master.jobs import ExecutionEnd, ExecutionRecord, JobRecord, TerminationMode, TerminationStage, now_ms
 from jetmq.storage import snapshots as snapshot_store
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,7 @@ class ExecutionControl:
         execution = ExecutionRecord(self._ids.new_id(), tuple(r.info.uuid for r in records))
         job.execution = execution
         job.executions_started += 1
+        job.execution_started(execution)  # in the job's history, saved with the status below
         job.metrics = {}  # the job's metrics are its current execution's
         self._by_execution[execution.execution_id] = job
         self._set_status(job, S.STARTING, f"execution {id_to_string(execution.execution_id)} on "
@@ -126,11 +127,12 @@ class ExecutionControl:
         def published(error) -> None:
             if job.execution is not execution or job.status.is_terminal:
                 return
-            self._end_execution(job)
             if error is not None:
                 job.failure_text = f"the job's output could not be published: {error}"
+                self._end_execution(job, ExecutionEnd.FAILED, job.failure_text)
                 self._set_status(job, S.FAILED, job.failure_text)
             else:
+                self._end_execution(job, ExecutionEnd.COMPLETED, "every member completed")
                 self._set_status(job, S.COMPLETED, "every member completed")
         self.store.publish(job.job_id, FINAL_EPOCH, read_writes, published)
 
@@ -183,7 +185,7 @@ class ExecutionControl:
             self._fail(job, failure)
             return
         self._stop_members(job, f"the job failed: {failure}")
-        self._end_execution(job)
+        self._end_execution(job, ExecutionEnd.RESTARTED if delay_ms is not None else ExecutionEnd.SUSPENDED, failure)
         job.termination = None
         if delay_ms is None:
             job.failure_text = failure  # kept while it is suspended
@@ -200,13 +202,15 @@ class ExecutionControl:
 
     def _fail(self, job: JobRecord, failure: str) -> None:
         self._stop_members(job, f"the job failed: {failure}")
-        self._end_execution(job)
+        self._end_execution(job, ExecutionEnd.FAILED, failure)
         job.termination = None
         job.failure_text = failure
         self._set_status(job, S.FAILED, failure)
 
-    def _end_execution(self, job: JobRecord) -> None:
+    def _end_execution(self, job: JobRecord, ended: ExecutionEnd, reason: str) -> None:
+        """The job's execution is over: its history says how (``ended``) and why."""
         if job.execution is not None:
+            job.execution_ended(ended, reason)
             self.snapshots.abort(job, "the execution ended")
             self.snapshots.delete_execution_output(job, job.execution.execution_id)
             self._by_execution.pop(job.execution.execution_id, None)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -52,13 +53,56 @@ class TerminationStage(enum.Enum):
 
 @dataclass
 class Termination:
-    """A termination under way: its mode and its stage."""
+    """A termination under way: its mode, its stage, and why it was asked for (what the
+    execution history says of the execution it ends)."""
 
     mode: TerminationMode
     stage: TerminationStage
+    reason: str = ""
 
     def __str__(self) -> str:
         return self.mode.name
+
+
+#: Executions a job record keeps in its history (the newest).
+EXECUTIONS_KEPT = 20
+
+
+class ExecutionEnd(enum.Enum):
+    """How an execution ended, as the job's history says."""
+
+    COMPLETED = "every member completed: the job is COMPLETED"
+    FAILED = "the job failed"
+    CANCELLED = "the job was cancelled"
+    SUSPENDED = "the job was suspended"
+    RESTARTED = "a new execution was started (or waits to start)"
+    INTERRUPTED = "the master stopped while it ran (a new master restarted the job)"
+
+
+@dataclass(frozen=True)
+class FailureReason:
+    """A failure text taken apart: ``Exception in <where>: <exception>: <message>`` (a processor
+    raised, docs/jet-compatibility.md §3), ``<Name>Exception[: <message>]`` (CancellationException,
+    TopologyChangedException), or any other text (exception None, the text as the message)."""
+
+    exception: str | None
+    message: str
+    where: str | None = None
+
+
+_PROCESSOR_FAILURE = re.compile(r"Exception in (?P<where>.*?): (?P<exception>[A-Za-z_]\w*): (?P<message>.*)",
+                                re.DOTALL)
+_NAMED_FAILURE = re.compile(r"(?P<exception>[A-Z]\w*(?:Exception|Error))(?:: (?P<message>.*))?", re.DOTALL)
+
+
+def parse_failure(text: str) -> FailureReason:
+    """The exception type, message and place a job's failure text names (see FailureReason)."""
+    for pattern in (_PROCESSOR_FAILURE, _NAMED_FAILURE):
+        match = pattern.fullmatch(text)
+        if match is not None:
+            found = match.groupdict()
+            return FailureReason(found["exception"], found.get("message") or "", found.get("where"))
+    return FailureReason(None, text)
 
 
 @dataclass
@@ -74,6 +118,7 @@ class ExecutionRecord:
     #: completed member had not yet seen covered by a committed snapshot
     final_outputs: dict[int, p.FileRef] = field(default_factory=dict)
     publishing: bool = False  # every member completed: the output is being published
+    start_time: int = field(default_factory=lambda: now_ms())  # epoch ms
 
     @property
     def all_stopped(self) -> bool:
@@ -103,6 +148,8 @@ class JobRecord:
     restart_at: float = 0.0  # monotonic time a job waiting for an execution may start one
     restart_after_loss: float = 0.0  # when the wave of member losses it restarts after began
     failures: list = field(default_factory=list)  # {time, cause, then} of its own code's failures (saved)
+    #: the last EXECUTIONS_KEPT executions, oldest first (saved): see ``execution_started``
+    executions: list = field(default_factory=list)
     #: member uuid -> its latest metrics report of the current (or last) execution, opaque bytes
     #: (see master/coordinator.py, "Metrics"); not saved
     metrics: dict = field(default_factory=dict)
@@ -127,6 +174,36 @@ class JobRecord:
         if new.is_terminal:
             self.completion_time = now_ms()
 
+    @property
+    def failure_reason(self) -> FailureReason | None:
+        """The failure text taken apart (exception type and message), if the job has one."""
+        return None if self.failure_text is None else parse_failure(self.failure_text)
+
+    def execution_started(self, execution: ExecutionRecord) -> None:
+        """Add an execution to the job's history (numbered from 1 over the job's life)."""
+        number = self.executions[-1]["number"] + 1 if self.executions else 1
+        self.executions = (self.executions + [{
+            "number": number, "execution_id": execution.execution_id, "start_time": execution.start_time,
+            "members": list(execution.member_uuids), "end_time": None, "ended": None, "reason": None,
+        }])[-EXECUTIONS_KEPT:]
+
+    def execution_ended(self, ended: ExecutionEnd, reason: str, execution_id: int | None = None,
+                        at: int | None = None) -> None:
+        """Say in the history how the current execution (or ``execution_id``) ended, and why."""
+        execution_id = execution_id if execution_id is not None else \
+            (self.execution.execution_id if self.execution is not None else None)
+        for entry in reversed(self.executions):
+            if entry["execution_id"] == execution_id and entry["ended"] is None:
+                entry.update(end_time=now_ms() if at is None else at, ended=ended.name, reason=reason)
+                return
+
+    def interrupted(self, ended: ExecutionEnd, reason: str) -> None:
+        """The master that ran the job stopped (a new one loads it): the executions it had not
+        seen end are over, when is not known."""
+        for entry in self.executions:
+            if entry["ended"] is None:
+                entry.update(ended=ended.name, reason=reason)
+
     def summary(self) -> p.JobSummary:
         return p.JobSummary(self.job_id, self.name, self.status.name, self.submission_time, self.completion_time,
                             self.failure_text, self.executions_started,
@@ -138,4 +215,6 @@ class JobRecord:
         return {"job_id": self.job_id, "config": self.config.to_dict(), "submission_time": self.submission_time,
                 "status": self.status.name, "failure_text": self.failure_text,
                 "completion_time": self.completion_time, "last_snapshot_id": self.last_snapshot_id,
-                "next_snapshot_id": self.next_snapshot_id, "quorum": self.quorum, "failures": self.failures}
+                "next_snapshot_id": self.next_snapshot_id, "quorum": self.quorum, "failures": self.failures,
+                "executions": self.executions}
+

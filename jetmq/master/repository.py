@@ -81,7 +81,8 @@ class JobRepository:
                          _field(d, "completion_time", int, None),
                          last_snapshot_id=_field(d, "last_snapshot_id", int, -1),
                          next_snapshot_id=_field(d, "next_snapshot_id", int, 0), quorum=_field(d, "quorum", int, 0),
-                         failures=[f for f in _field(d, "failures", list, []) if _is_failure(f)])
+                         failures=[f for f in _field(d, "failures", list, []) if _is_failure(f)],
+                         executions=[e for e in _field(d, "executions", list, []) if _is_execution(e)])
 
     def _quarantined(self, json_path: Path, reason: str) -> JobRecord | None:
         """Move a bad record (and its DAG) aside; the FAILED job that stands for it."""
@@ -155,3 +156,14 @@ def encode(job: JobRecord, **changes) -> bytes:
 def _is_failure(record) -> bool:
     return (isinstance(record, dict) and type(record.get("time")) is int and type(record.get("cause")) is str
             and type(record.get("then")) is str)
+
+
+#: The fields of an entry of a record's execution history, and their types (records written
+#: before the history existed have none: an empty history).
+_EXECUTION_FIELDS = {"number": (int,), "execution_id": (int,), "start_time": (int,), "members": (list,),
+                     "end_time": (int, type(None)), "ended": (str, type(None)), "reason": (str, type(None))}
+
+
+def _is_execution(entry) -> bool:
+    return (isinstance(entry, dict) and all(type(entry.get(k, ...)) in kinds for k, kinds in _EXECUTION_FIELDS.items())
+            and all(type(uuid) is str for uuid in entry["members"]))

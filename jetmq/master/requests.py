@@ -26,6 +26,7 @@ class ClientRequests:
             p.GetJob: lambda i: reply(i, p.JobReply(jobs.job(i.msg.job_id).summary())),
             p.GetJobMetrics: lambda i: reply(i, p.JobMetricsReply(p.pack_serialized(
                 list(jobs.job(i.msg.job_id).metrics.values())))),
+            p.DescribeJob: lambda i: reply(i, jobs.describe(jobs.job(i.msg.job_id))),
             p.GetJobs: lambda i: reply(i, p.JobsReply(tuple(j.summary() for j in jobs.jobs(i.msg.name)))),
             p.JobAction: self._on_action,
             p.ExportSnapshot: self._on_export,

@@ -2,7 +2,7 @@
 
 Each test runs ``python -X importtime -m jetmq.cli.jet ...`` (the module bin/jet and the
 console script run) and reads the modules it imported from the importtime lines.
-``list-jobs``, ``list-snapshots`` and ``cluster`` talk to a stand-in master in this process:
+``list-jobs``, ``describe``, ``list-snapshots`` and ``cluster`` talk to a stand-in master in this process:
 a ROUTER socket without a key that answers their requests, so no cluster is started.
 """
 from __future__ import annotations
@@ -26,6 +26,10 @@ NOT_FOR_VERSION = ("zmq", "cloudpickle", "psutil", "lz4", "jetmq.protocol", "jet
 #: What `jet list-jobs` never loads: it sends one bare request, through no JetClient.
 NOT_FOR_LIST_JOBS = ("cloudpickle", "lz4", "jetmq.client", "jetmq.job", "jetmq.observable", "jetmq.serialization",
                      "jetmq.core", "jetmq.pipeline", "jetmq.bootstrap", "jetmq.embedded", "asyncio")
+#: What `jet describe` never loads; it decodes the job's metrics reports when there are some, which
+#: loads lz4 and jetmq.core (the metrics modules, and the package's DAG and processor classes).
+NOT_FOR_DESCRIBE = tuple(name for name in NOT_FOR_LIST_JOBS if name not in ("lz4", "jetmq.core")) + (
+    "jetmq.member", "jetmq.master")
 
 
 def run_jet(*args: str) -> tuple[subprocess.CompletedProcess, set[str]]:
@@ -67,6 +71,8 @@ class StandInMaster:
 
     REPLIES = {
         p.GetJobs: p.JobsReply((SUMMARY,)),
+        p.DescribeJob: p.JobDescription(SUMMARY, {"processing_guarantee": "NONE"}, None, None, None, (), (), 500,
+                                        p.pack_serialized([])),
         p.GetSnapshots: p.SnapshotsReply((p.SnapshotSummary("a-snapshot", 1_700_000_000_000, 1234,
                                                             SUMMARY.job_id, SUMMARY.name),)),
         p.ClusterRequest: p.ClusterReply(state="ACTIVE", version=__version__, cluster_name="jet", master_pid=1,
@@ -74,7 +80,8 @@ class StandInMaster:
                                          restarts=(), notes=()),
     }
 
-    def __init__(self):
+    def __init__(self, replies: dict | None = None):
+        self.replies = self.REPLIES if replies is None else replies
         self.router = RouterSocket("tcp://127.0.0.1:0")
         self.address = self.router.endpoint.removeprefix("tcp://")
         self._stop = threading.Event()
@@ -86,7 +93,7 @@ class StandInMaster:
         while not self._stop.is_set():
             if poller.poll(0.05):
                 while (incoming := self.router.recv()) is not None:
-                    reply = self.REPLIES.get(type(incoming.msg))
+                    reply = self.replies.get(type(incoming.msg))
                     if reply is not None:
                         self.router.send(incoming.peer, reply, incoming.corr)
 
@@ -111,13 +118,40 @@ def test_list_jobs_loads_no_serialization_nor_engine():
     assert loaded(modules, NOT_FOR_LIST_JOBS) == []
 
 
-@pytest.mark.parametrize("command,expected", [("list-snapshots", "a-snapshot"), ("cluster", "State: ACTIVE")])
+@pytest.mark.parametrize("command,expected", [("list-snapshots", "a-snapshot"), ("cluster", "State: ACTIVE"),
+                                              ("list-jobs --json", '"name": "stand-in"'),
+                                              ("cluster --json", '"state": "ACTIVE"')])
 def test_the_other_reading_commands_load_no_serialization_nor_engine(command, expected):
     with StandInMaster() as master:
-        result, modules = run_jet("--addresses", master.address, "--key-file", "none", command)
+        result, modules = run_jet("--addresses", master.address, "--key-file", "none", *command.split())
     assert result.returncode == 0, result.stderr
     assert expected in result.stdout
     assert loaded(modules, NOT_FOR_LIST_JOBS) == []
+
+
+@pytest.mark.parametrize("json_option", [[], ["--json"]])
+def test_describe_without_metrics_loads_what_list_jobs_loads(json_option):
+    with StandInMaster() as master:
+        result, modules = run_jet("--addresses", master.address, "--key-file", "none", "describe", *json_option,
+                                  "stand-in")
+    assert result.returncode == 0, result.stderr
+    assert "1062-596f-4740-108d" in result.stdout and "RUNNING" in result.stdout
+    assert loaded(modules, NOT_FOR_LIST_JOBS) == []
+
+
+def test_describe_with_metrics_loads_no_client_serialization_nor_engine():
+    from jetmq.core.metrics_context import encode_report
+
+    report = encode_report(1_700_000_000_000, {"member": "m", "job": "j", "exec": "e"},
+                           [[{"vertex": "v", "proc": "0", "source": "true"}, [["emittedCount", "count", 5, None]]]])
+    description = StandInMaster.REPLIES[p.DescribeJob]
+    replies = {**StandInMaster.REPLIES, p.DescribeJob: p.JobDescription(
+        *[getattr(description, f) for f in description.__dataclass_fields__][:-1], p.pack_serialized([report]))}
+    with StandInMaster(replies) as master:
+        result, modules = run_jet("--addresses", master.address, "--key-file", "none", "describe", "stand-in")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1].split()[:3] == ["v", "0", "5"]
+    assert loaded(modules, NOT_FOR_DESCRIBE) == []
 
 
 def test_list_jobs_loads_no_psutil():
