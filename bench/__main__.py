@@ -1,6 +1,7 @@
 """Run every benchmark and print one table: ``scripts/bench`` (or python -m bench [names...])."""
 import importlib
 import sys
+import traceback
 
 from bench.report import print_table
 
@@ -14,10 +15,16 @@ def main() -> None:
     unknown = set(names) - set(BENCHMARKS)
     if unknown:
         raise SystemExit(f"unknown benchmark(s) {sorted(unknown)}; choose from {BENCHMARKS}")
-    rows = []
+    rows, failed = [], []
     for name in names:
-        rows += importlib.import_module(f"bench.{name}").run()
+        try:
+            rows += importlib.import_module(f"bench.{name}").run()
+        except Exception:  # the other benchmarks' figures still count: print them, then fail
+            traceback.print_exc()
+            failed.append(name)
     print_table(rows)
+    if failed:
+        raise SystemExit(f"benchmark(s) that failed (traceback above): {', '.join(failed)}")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from bench.report import Row
 from jetmq import JobConfig, JobStatus, ProcessingGuarantee
 from jetmq import protocol as p
 from jetmq.core import DAG, Edge, Processor
+from jetmq import clusterkey
 from jetmq.requester import Requester
 from jetmq.testing import SequenceSource
 
@@ -40,8 +41,8 @@ def _dag() -> DAG:
 
 
 class OutputWatcher:
-    def __init__(self, address: str):
-        self._requester = Requester(address)
+    def __init__(self, address: str, key_file):
+        self._requester = Requester(address, key=clusterkey.client_key(key_file))
         self.seq = 0
 
     def wait_for_new_output(self, timeout_s: float = 30) -> float:
@@ -58,8 +59,9 @@ class OutputWatcher:
 
 def run() -> list[Row]:
     samples = []
-    with jetmq.Cluster(members=KILLS + 1) as jet:
-        watcher = OutputWatcher(jet.address)
+    # no respawn: each kill is one loss and one restart (a replacement would add a scale-up restart)
+    with jetmq.Cluster(members=KILLS + 1, respawn=False) as jet:
+        watcher = OutputWatcher(jet.address, jet.key_file)
         start = time.perf_counter()
         job = jet.new_job(_dag(), JobConfig(processing_guarantee=ProcessingGuarantee.AT_LEAST_ONCE,
                                             snapshot_interval_ms=500))
