@@ -32,9 +32,10 @@ Two passes over the stages, in the order they were made (which is topological):
    with_timestamps   add-timestamps vertex; local unicast edge in
    window aggregate  sliding/tumbling: window-accumulate (local edge in) ->
                      distributed partitioned by key -> window-combine;
-                     session: one session-window vertex, distributed edge
-                     in, partitioned by the grouping key (all-to-one when
-                     not keyed)
+                     session: session-window-drop-late (local edge in:
+                     drops events behind its own stream's watermark) ->
+                     distributed partitioned by the grouping key (all-to-
+                     one when not keyed) -> one session-window vertex
    rolling_aggregate one vertex; distributed partitioned by key (or by the
                      constant None: one processor) edge in
    ================  =========================================================
@@ -70,6 +71,7 @@ from jetmq.pipeline.processors.sinks import TimestampStrippingSink
 from jetmq.pipeline.processors.stateful import SortProcessor
 from jetmq.pipeline.processors.stream_stateful import RollingAggregateProcessor, StreamMapStatefulProcessor
 from jetmq.pipeline.processors.windows import (
+    DropLateEventsProcessor,
     FrameAccumulateProcessor,
     SessionWindowProcessor,
     WindowCombineProcessor,
@@ -303,11 +305,15 @@ def _lower_window(b: _DagBuilder, t: WindowAggregateTransform, up: str, ts: bool
     partitioned edge. Session windows, as Jet's SessionWindowP, in one stage behind a
     distributed edge partitioned by the grouping key (all-to-one when not keyed): a
     first stage could not know how early a session still open upstream on another
-    member starts, so a second one would split sessions across members."""
+    member starts, so a second one would split sessions across members. Late events are
+    dropped before that edge, against their own stream's watermark, so that what is late
+    does not depend on how fast other members' watermarks travel."""
     name, window, keyed = op_name(t.op), t.window, t.key_fn is not None
     if window.is_session:
+        drop_late = b.vertex(f"session-window-drop-late-{name}", DropLateEventsProcessor)
+        b.add(b.edge(up, drop_late))
         vertex = b.vertex(f"session-window-{name}", partial(SessionWindowProcessor, window, t.op, t.key_fn))
-        edge = b.edge(up, vertex).distributed()
+        edge = b.edge(drop_late, vertex).distributed()
         b.add(edge.partitioned(_item_key(t.key_fn, ts)) if keyed else edge.all_to_one())
         return vertex
     accumulate = b.vertex(f"window-accumulate-{name}", partial(FrameAccumulateProcessor, window, t.op, t.key_fn))

@@ -178,10 +178,14 @@ def test_a_keyed_session_window_is_one_stage_behind_an_edge_partitioned_by_the_g
     (timestamped_pairs(p).grouping_key(lambda e: e[0])
      .window(WindowDefinition.session(10)).aggregate(ops.counting()).write_to(Sinks.noop()))
     names, edges = shape(p.to_dag())
-    # Then the items go straight to one session-window vertex, by key, on any member:
-    # a first stage per member could not know how early another member's session starts
-    assert names == ["items-source", "add-timestamps", "session-window-counting", "noop-sink"]
-    into = edges[("add-timestamps", "session-window-counting")]
+    # Then the items go, past a local stage that drops the late ones, to one session-window
+    # vertex, by key, on any member: a first stage per member could not know how early
+    # another member's session starts
+    assert names == ["items-source", "add-timestamps", "session-window-drop-late-counting",
+                     "session-window-counting", "noop-sink"]
+    local = edges[("add-timestamps", "session-window-drop-late-counting")]
+    assert not local.is_distributed
+    into = edges[("session-window-drop-late-counting", "session-window-counting")]
     assert into.is_distributed and into.routing is RoutingPolicy.PARTITIONED
     assert into.key_fn((5, ("k", 1))) == "k"  # the key of the (ts, item) event's item
 
@@ -190,8 +194,9 @@ def test_an_unkeyed_session_window_is_one_stage_behind_an_all_to_one_edge():
     p = Pipeline()
     timestamped_pairs(p).window(WindowDefinition.session(10)).aggregate(ops.counting()).write_to(Sinks.noop())
     names, edges = shape(p.to_dag())
-    assert names == ["items-source", "add-timestamps", "session-window-counting", "noop-sink"]
-    into = edges[("add-timestamps", "session-window-counting")]
+    assert names == ["items-source", "add-timestamps", "session-window-drop-late-counting",
+                     "session-window-counting", "noop-sink"]
+    into = edges[("session-window-drop-late-counting", "session-window-counting")]
     assert into.is_distributed and into.routing is RoutingPolicy.ALL_TO_ONE
 
 

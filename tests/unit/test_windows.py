@@ -16,6 +16,7 @@ from jetmq.pipeline.processors.sinks import TimestampStrippingSink, WriteListPro
 from jetmq.pipeline.processors.stream_sources import FileWatcherProcessor, ItemStreamProcessor
 from jetmq.pipeline.processors.stream_stateful import RollingAggregateProcessor, StreamMapStatefulProcessor
 from jetmq.pipeline.processors.windows import (
+    DropLateEventsProcessor,
     FrameAccumulateProcessor,
     SessionWindowProcessor,
     WindowCombineProcessor,
@@ -576,3 +577,16 @@ def test_sort_and_distinct_restore_what_they_had_not_emitted():
     assert list(feed(distinct, [1, 2, 4])) == [1, 2]
     again = restore(started(DistinctProcessor(lambda x: x % 3)), snapshot(distinct))
     assert list(feed(again, [7, 3])) == [3]
+
+
+def test_events_behind_their_own_streams_watermark_are_dropped_before_the_session_edge():
+    # Given the local stage in front of a session window's distributed edge, with a small outbox
+    stage = started(DropLateEventsProcessor(), capacity=2)
+    # When events come, then a watermark, then events on both sides of it
+    before = list(feed(stage, [(5, "a"), (1, "b"), (9, "c")]))
+    assert run(stage, "try_process_watermark", Watermark(7)) == [Watermark(7)]
+    after = list(feed(stage, [(6, "late"), (7, "d"), (3, "late"), (12, "e")]))
+    # Then everything before the watermark passes, and after it only events at or beyond it
+    assert before == [(5, "a"), (1, "b"), (9, "c")]
+    assert after == [(7, "d"), (12, "e")]
+    assert stage.context.metrics["lateEventsDropped"] == 2

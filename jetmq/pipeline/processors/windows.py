@@ -40,6 +40,7 @@ from typing import Any
 
 from jetmq.core.inbox_outbox import Inbox
 from jetmq.core.markers import Watermark
+from jetmq.core.processor import Processor
 from jetmq.core.snapshot import BroadcastKey
 from jetmq.pipeline.aggregate import AggregateOperation
 from jetmq.pipeline.events import NO_WATERMARK, WindowResult
@@ -47,6 +48,7 @@ from jetmq.pipeline.processors.aggregation import SavesEntries, is_counting
 from jetmq.pipeline.windows import SessionTable, WindowDefinition, window_ends_to_emit
 
 __all__ = [
+    "DropLateEventsProcessor",
     "FrameAccumulateProcessor",
     "SessionWindowProcessor",
     "WindowCombineProcessor",
@@ -240,6 +242,37 @@ class WindowCombineProcessor(_Emitting):
         if self._restored_wm is not None:
             self.watermark = self._restored_wm
             self._restored_wm = None
+        return True
+
+
+class DropLateEventsProcessor(Processor):
+    """Before a session window's distributed edge, where the items are (a local edge in):
+    passes `(ts, item)` events and watermarks on, dropping (and counting) the events behind
+    the watermark this processor has had. The session processor beyond the edge judges
+    lateness against the watermark coalesced over every member, which may lag this one:
+    without this stage, whether an item is late would depend on how fast other members'
+    watermarks travel. An event not late here is never late there (its own stream's
+    watermarks reach the session processor in order, ahead of it)."""
+
+    watermark = NO_WATERMARK
+
+    def process(self, ordinal: int, inbox: Inbox) -> None:
+        outbox, wm, late = self.outbox, self.watermark, 0
+        while inbox:
+            event = inbox.peek()
+            if event[0] < wm:
+                late += 1
+            elif not outbox.offer(event):
+                break
+            inbox.poll()
+        if late:
+            metrics = self.context.metrics
+            metrics[LATE] = metrics.get(LATE, 0) + late
+
+    def try_process_watermark(self, watermark: Watermark) -> bool:
+        if not self.outbox.offer(watermark):
+            return False
+        self.watermark = watermark.timestamp
         return True
 
 
