@@ -494,3 +494,48 @@ def test_a_receiver_refuses_a_batch_that_holds_more_than_its_header_says():
     receiver.enqueue(kind, 1, payload)  # it says 1, and carries 1,000
     with pytest.raises(DataPlaneViolation, match="said 1 items and held 1000"):
         receiver.call()
+
+
+class RecordsRestoreCalls(Processor):
+    """Keyed state restored from a snapshot; records the size of every restore call."""
+
+    def __init__(self):
+        self.state, self.calls, self.finished_with = {}, [], None
+
+    def restore_from_snapshot(self, inbox):
+        entries = inbox.take()
+        self.calls.append(len(entries))
+        self.state.update(entries)
+
+    def finish_snapshot_restore(self):
+        self.finished_with = len(self.state)
+        return True
+
+    def complete(self):
+        return True
+
+
+def test_a_large_restored_state_is_handed_over_in_bounded_batches_so_the_loop_keeps_turning():
+    from jetmq.member.engine.tasklet import RESTORE_BATCH_ENTRIES
+    # Given a snapshot of 100,000 keys in groups of 1,000 (as members save them)
+    keys = list(range(100_000))
+    groups = [(0, pickle.dumps((keys[i:i + 1000], [k * 2 for k in keys[i:i + 1000]])), 1000)
+              for i in range(0, len(keys), 1000)]
+    dag = DAG()
+    dag.new_vertex("stateful", RecordsRestoreCalls)
+    # When an execution restores it
+    execution = Execution(Plan(1, 1, 0, 1, tuple(owner_table([0])), "EXACTLY_ONCE", restored_snapshot_id=0), dag,
+                          restore={"stateful": groups})
+    execution.init()
+    steps = 0
+    while not execution.is_done:
+        execution.step()
+        steps += 1
+        assert steps < 1_000, "the restore never ended"
+    # Then every entry arrived, a bounded number per call, and the restore finished after the last
+    processor = execution.processor_tasklets[0].processor
+    assert processor.state == {k: k * 2 for k in keys}
+    assert sum(processor.calls) == 100_000
+    assert max(processor.calls) <= RESTORE_BATCH_ENTRIES + 1000
+    assert len(processor.calls) >= 100_000 // (RESTORE_BATCH_ENTRIES + 1000)
+    assert processor.finished_with == 100_000

@@ -16,7 +16,7 @@ import logging
 import operator
 import traceback
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 from jetmq.core.dag import DAG, Edge, RoutingPolicy
 from jetmq import serialization
@@ -91,6 +91,7 @@ class Execution:
         self.senders: dict[tuple[int, int], SenderTasklet] = {}  # (edge, member) ->
         self.receivers: dict[tuple[int, int], ReceiverTasklet] = {}  # (edge, member) ->
         self._build()
+        self._restore = {}  # the tasklets hold what they restore now (and drop it as they go)
         self.tasklets: list = [*self.processor_tasklets, *self.senders.values(), *self.receivers.values()]
         self.failure: str | None = None
 
@@ -143,21 +144,19 @@ class Execution:
                     snapshot_request=self.snapshot_request,
                     on_snapshot_entries=lambda entries, name=vertex.name: self._collect(name, entries),
                     on_snapshot_done=self._snapshot_done,
-                    restored_entries=self._restored_entries(vertex.name, owned, lp, local_index)))
+                    restored_batches=self._restored_batches(vertex.name, owned, lp, local_index)))
 
-    def _restored_entries(self, vertex: str, owned: list[int], lp: int, local_index: int) -> list:
-        """The (key, value) state entries for one processor: broadcast ones, and keyed
-        ones whose partition this processor handles."""
+    def _restored_batches(self, vertex: str, owned: list[int], lp: int, local_index: int) -> Iterator[list] | None:
+        """The (key, value) state entries for one processor, broadcast ones and keyed ones
+        whose partition this processor handles, as lists unpickled one group at a time when
+        the tasklet asks (unpickling millions of entries here would stop the member's loop
+        for seconds); None when there are none."""
         groups = self._restore.get(vertex)
         if not groups:
-            return []
+            return None
         table = local_processor_table(owned, lp) if owned else [p % lp for p in range(PARTITION_COUNT)]
-        entries = []
-        for partition, blob, _count in groups:
-            if partition < 0 or table[partition] == local_index:
-                keys, values = serialization.loads(blob)
-                entries.extend(zip(keys, values))
-        return entries
+        blobs = [blob for partition, blob, _count in groups if partition < 0 or table[partition] == local_index]
+        return _unpickled(blobs) if blobs else None
 
     def _priority(self, vertex: str, ordinal: int) -> int:
         for edge in self.dag.inbound_edges(vertex):
@@ -342,3 +341,10 @@ def _grouped(entries: list) -> list[tuple[int, bytes, int]]:
 
 _key_of = operator.itemgetter(0)
 _value_of = operator.itemgetter(1)
+
+
+def _unpickled(blobs: list[bytes]) -> Iterator[list]:
+    """Each pickled (keys, values) group as a list of (key, value) entries, in turn."""
+    for blob in blobs:
+        keys, values = serialization.loads(blob)
+        yield list(zip(keys, values))

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from typing import Callable
+from typing import Callable, Iterable
 
 from jetmq.core.inbox_outbox import DEFAULT_OUTBOX_CAPACITY, Inbox, Outbox
 from jetmq.core.markers import DONE_ITEM, MARKER_TYPES, SnapshotBarrier, Watermark
@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 #: State entries a processor may offer per save_to_snapshot() call; large, so that the
 #: entries of a call group into few pickles per partition.
 SNAPSHOT_BUCKET_CAPACITY = 32_768
+#: Restored state entries handed to restore_from_snapshot() per call (a few ms of work).
+RESTORE_BATCH_ENTRIES = 8_192
 
 
 class TaskletState(enum.Enum):
@@ -80,7 +82,7 @@ class ProcessorTasklet:
                  snapshot_request: SnapshotRequest | None = None,
                  on_snapshot_entries: Callable[[list], None] | None = None,
                  on_snapshot_done: Callable[["ProcessorTasklet", int], None] | None = None,
-                 restored_entries: list | None = None):
+                 restored_entries: list | None = None, restored_batches: Iterable[list] | None = None):
         self.processor = processor
         self.context = context
         self.name = f"{context.vertex_name}#{context.global_index}"
@@ -108,8 +110,14 @@ class ProcessorTasklet:
         self.received_batches = [0] * inputs
         self.emitted_counts = [0] * (len(outputs) + 1)
         self.last_forwarded_wm = NO_WATERMARK
+        # the state to restore: (key, value) entries, as one list or as batches made on demand
+        # (the execution unpickles them then), handed over RESTORE_BATCH_ENTRIES at a time so
+        # that a member restoring millions of keys keeps its loop turning (heartbeats, peers)
         if restored_entries:
-            self._inbox.add_batch(restored_entries)
+            restored_batches = (restored_entries[i:i + RESTORE_BATCH_ENTRIES]
+                                for i in range(0, len(restored_entries), RESTORE_BATCH_ENTRIES))
+        self._restoring = iter(restored_batches) if restored_entries or restored_batches is not None else None
+        if self._restoring is not None:
             self.state = T.RESTORE
         else:
             self.state = T.PROCESS_INPUT if self._streams else T.COMPLETE
@@ -170,8 +178,10 @@ class ProcessorTasklet:
             self._emit_barrier()
             progress = True
         elif state is T.RESTORE:
-            self.processor.restore_from_snapshot(self._inbox)
-            if not self._inbox:
+            if self._inbox or self._take_restored():
+                self.processor.restore_from_snapshot(self._inbox)
+            else:
+                self._restoring = None
                 self._transition(T.FINISH_RESTORE)
             progress = True
         elif state is T.FINISH_RESTORE:
@@ -340,6 +350,18 @@ class ProcessorTasklet:
             self._transition(T.AFTER_TERMINAL)
         else:
             self._transition(T.PROCESS_INPUT if not self._all_inputs_done() else T.COMPLETE)
+
+    def _take_restored(self) -> bool:
+        """Move the next restored entries (RESTORE_BATCH_ENTRIES or so) into the inbox; False
+        when there are none left."""
+        inbox, taken = self._inbox, 0
+        for batch in self._restoring:
+            if batch:
+                inbox.add_batch(batch)
+                taken += len(batch)
+                if taken >= RESTORE_BATCH_ENTRIES:
+                    break
+        return taken > 0
 
     def close(self) -> None:
         CURRENT.context = self.context
