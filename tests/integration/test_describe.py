@@ -117,11 +117,12 @@ def test_a_running_job_is_described_with_its_members_executions_and_vertices(pro
         members = {m.uuid: m for m in cluster.cluster().members}
 
         # Once metrics arrive, describe shows it RUNNING on both members, with counts per vertex
+        # (each member reports on its own clock: the sink's count can come before the source's)
         def with_counts():
             document = described(cluster, "streaming")
             vertices = {v["name"]: v for v in document["metrics"]["vertices"]}
-            sink = vertices.get("committing-list-sink")
-            return document if sink and sink["items_in"] > 0 else None
+            source, sink = vertices.get("sequence-source"), vertices.get("committing-list-sink")
+            return document if sink and sink["items_in"] > 0 and source and source["items_out"] > 0 else None
         document = wait_until(with_counts, WAIT_S, "no metrics came")
         assert document["status"] == "RUNNING" and document["metrics"]["state"] == "reported"
         assert {m["uuid"]: (m["address"], m["pid"]) for m in document["members"]} == \
