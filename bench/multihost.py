@@ -13,9 +13,7 @@ import time
 
 import jetmq
 from bench.report import Row
-from bench.wordcount import LINES, WORDS_PER_LINE, corpus, jetmq_run, _identity, _split
-from jetmq.pipeline import Pipeline, Sinks, Sources
-from jetmq.pipeline.aggregate import AggregateOperations as ops
+from bench.wordcount import LINES, WORDS_PER_LINE, corpus, jetmq_run, word_count_pipeline
 
 PORT = 5701
 
@@ -50,16 +48,15 @@ def _two_hosts(directory) -> float:
             except jetmq.JetError:
                 if time.monotonic() > deadline:
                     raise
+                time.sleep(0.05)
         processes.append(subprocess.Popen(b.jetmq("start", "--join", address, "--key-file", key_file), cwd=ROOT,
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        deadline = time.monotonic() + 60
         while client.cluster().size < 2:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the member on host B never joined")
             time.sleep(0.05)
-        p = Pipeline()
-        (p.read_from(Sources.files(str(directory), glob="part-*.txt"))
-          .flat_map(_split)
-          .grouping_key(_identity)
-          .aggregate(ops.counting())
-          .write_to(Sinks.map("word-counts")))
+        p = word_count_pipeline(directory)
         start = time.perf_counter()
         client.new_job(p).join(timeout=600)
         elapsed = time.perf_counter() - start

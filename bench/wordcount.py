@@ -6,7 +6,6 @@ during the jetmq run, sampled every 50 ms.
 """
 from __future__ import annotations
 
-import os
 import random
 import tempfile
 import threading
@@ -81,13 +80,19 @@ class RssSampler(threading.Thread):
             self.stop_event.wait(0.05)
 
 
-def jetmq_run(directory: Path) -> tuple[float, dict, list[int], int]:
+def word_count_pipeline(directory: Path) -> Pipeline:
+    """The benchmarks' word count: the corpus's files -> words -> counts in map "word-counts"."""
     p = Pipeline()
     (p.read_from(Sources.files(str(directory), glob="part-*.txt"))
       .flat_map(_split)
       .grouping_key(_identity)
       .aggregate(ops.counting())
       .write_to(Sinks.map("word-counts")))
+    return p
+
+
+def jetmq_run(directory: Path) -> tuple[float, dict, list[int], int]:
+    p = word_count_pipeline(directory)
     with jetmq.Cluster(members=2) as jet:
         pids = [m.pid for m in jet.cluster().members]
         idle_rss = max(psutil.Process(pid).memory_info().rss for pid in pids)

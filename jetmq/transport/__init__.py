@@ -32,8 +32,8 @@ CONTROL_HWM = 100_000
 #: The largest message a peer may send the master (a submitted DAG, a batch of a sink's
 #: output): ZeroMQ drops the connection of a peer that sends more, before allocating it.
 MAX_CONTROL_MESSAGE_BYTES = 256 << 20
-#: The largest message the master may send a member or a client (an execution with its
-#: restored state, a named map): larger, since it is the master's own.
+#: The largest message the master may send a member or a client (a job's DAG, a named map
+#: or list read whole): larger, since it is the master's own.
 MAX_REPLY_MESSAGE_BYTES = 1 << 30
 #: The largest frame another member may send on the data plane (a batch of items).
 MAX_DATA_MESSAGE_BYTES = 256 << 20
