@@ -33,8 +33,10 @@ def test_a_joined_member_logs_into_its_data_dir(cluster, processes, tmp_path):
     member = join(processes, cluster, "--data-dir", str(tmp_path / "member-data"))
     info = wait_until(lambda: member_with_pid(cluster, member.pid), WAIT_S, "the member did not join")
     log = tmp_path / "member-data" / "logs" / f"member-{info.uuid[:8]}.log"
-    wait_until(log.exists, WAIT_S, f"no log at {log}")
-    assert "joined the cluster" in log.read_text()
+    # the master lists the member as soon as it is welcomed: the member logs that a moment later
+    wait_until(lambda: log.exists() and "joined the cluster" in log.read_text(), WAIT_S,
+               lambda: f"the log at {log} does not say the member joined: "
+                       f"{log.read_text() if log.exists() else 'no such file'}")
 
 
 def test_a_member_of_another_jetmq_or_python_version_is_refused_with_the_reason(cluster):
