@@ -40,8 +40,9 @@ class MemberRecord:
 
     info: MemberInfo
     peer: bytes  # routing id on the master's ROUTER socket
-    fd: int  # connection fd, to match disconnect events (-1 unknown)
+    connection: int  # id of its connection, to match disconnect events (-1 unknown)
     last_seen: float  # monotonic seconds of the last message from it
+    session: int = 1  # the member's link session: a new one means it dropped its work and joined again
     stalled_ms: int = 0  # how long its main loop had not run, as its last heartbeat said
 
 
@@ -77,21 +78,26 @@ class Membership:
                 return record
         return None
 
-    def by_fd(self, fd: int) -> MemberRecord | None:
+    def by_connection(self, connection: int) -> MemberRecord | None:
         for record in self._members.values():
-            if record.fd == fd:
+            if record.connection == connection:
                 return record
         return None
 
-    def add(self, info: MemberInfo, peer: bytes, fd: int, now: float) -> MembershipChange | None:
-        """Admit a member; a member that says hello again replaces its old record."""
+    def add(self, info: MemberInfo, peer: bytes, connection: int, now: float,
+            session: int = 1) -> MembershipChange | None:
+        """Admit a member. A hello repeated in the same session (the member had no answer
+        yet) only refreshes its record; a member that says hello as a new process, or in a
+        new session (it lost the master and dropped its executions), replaces its old record:
+        the cluster sees it leave and join, so its jobs restart."""
         old = self._members.get(info.uuid)
         if old is not None:
-            if old.info == info:  # the same process, on a new connection
-                old.peer, old.fd, old.last_seen = peer, fd, now
+            if old.info == info and old.session == session:
+                old.peer, old.connection, old.last_seen = peer, connection, now
                 return None
-            self.remove(info.uuid, "it joined again as a new process")
-        self._members[info.uuid] = MemberRecord(info, peer, fd, now)
+            self.remove(info.uuid, "it joined again as a new process" if old.info != info else
+                        "it joined again in a new session (it had lost the master and dropped its executions)")
+        self._members[info.uuid] = MemberRecord(info, peer, connection, now, session)
         return self._changed(ChangeKind.ADDED, info, "joined")
 
     def remove(self, uuid: str, reason: str) -> MembershipChange | None:

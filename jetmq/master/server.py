@@ -234,11 +234,11 @@ class MasterServer:
 
     def _wait_for_joined_members_to_hang_up(self, grace_s: float) -> None:
         """Keep the socket open until joined members told to shut down have closed their connections."""
-        fds = {r.fd for r in self.membership.records() if not r.info.forked}
+        connections = {r.connection for r in self.membership.records() if not r.info.forked}
         deadline = time.monotonic() + grace_s
-        while fds and time.monotonic() < deadline:
+        while connections and time.monotonic() < deadline:
             if self._monitor.socket.poll(100):
-                fds -= set(self._monitor.recv_disconnected_fds())
+                connections -= set(self._monitor.take_closed())
 
     # ------------------------------------------------------------------ the loop
 
@@ -255,7 +255,7 @@ class MasterServer:
             elif ready is self._monitor:
                 # what a peer sent before it hung up comes first: its Goodbye wins over the disconnect
                 self._survive(self._drain_router)
-                self._survive(self._on_disconnects, self._monitor.recv_disconnected_fds())
+                self._survive(self._on_disconnects, self._monitor.take_closed())
             elif ready == self._signal_rfd:
                 self._on_signals()
             elif ready == self.store_io.fd:
@@ -264,6 +264,9 @@ class MasterServer:
                 self._survive(self.bulk_io.drain)
             else:
                 self._survive(self._on_child_exit, ready)
+        if self._monitor.closed_pending:  # read while a hello looked up its connection
+            self._survive(self._drain_router)
+            self._survive(self._on_disconnects, self._monitor.take_closed())
         self._survive(self._tick, time.monotonic())
 
     def _survive(self, step, *args) -> None:
@@ -335,9 +338,9 @@ class MasterServer:
             if not self._stopping:
                 self._poller.register(self.launcher.spawn(slot).pidfd)
 
-    def _on_disconnects(self, fds: list[int]) -> None:
-        for fd in fds:
-            record = self.membership.by_fd(fd)
+    def _on_disconnects(self, connections: list[int]) -> None:
+        for connection in connections:
+            record = self.membership.by_connection(connection)
             if record is not None:
                 self.membership.remove(record.info.uuid, "its connection closed")
 
@@ -420,7 +423,7 @@ class MasterServer:
         forked = self.launcher.by_uuid(hello.member_uuid) if self.launcher is not None else None
         if forked is not None:
             forked.joined = True
-        self.membership.add(info, incoming.peer, incoming.fd, now)
+        self.membership.add(info, incoming.peer, self._monitor.connection_of(incoming.fd), now, hello.session)
         self.router.send(incoming.peer, p.Welcome(
             self.uuid, self.config.heartbeat_interval_ms, self.config.heartbeat_timeout_ms,
             self.membership.version, str(self.config.resolved_snapshot_dir.resolve()), self._store_id,

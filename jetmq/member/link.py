@@ -56,6 +56,7 @@ class MasterLink(threading.Thread):
         self.joined_event = threading.Event()
         self._hello_corr = 0  # correlation id of the last Hello: only a refusal of it is final
         self._leave_deadline = 0.0  # when a leaving link stops waiting for GoodbyeAck
+        self._session = 0  # connections made so far: each new one is a new session for the master
         #: the last monotonic time the member's main loop ran (it sets this every turn)
         self.main_alive_at = time.monotonic()
 
@@ -79,6 +80,7 @@ class MasterLink(threading.Thread):
             self._pipe.close()
 
     def _connect(self) -> None:
+        self._session += 1
         self._dealer = DealerSocket(self.config.master_endpoint, identity=f"member:{self.config.uuid}".encode(),
                                     key=self._cluster_key)
         self._poller = Poller()
@@ -172,7 +174,7 @@ class MasterLink(threading.Thread):
                 return
             hello = p.Hello(self.config.uuid, os.getpid(), socket.gethostname(), self.data_address,
                             self.config.forked, self.config.cluster_name, __version__, PYTHON_VERSION,
-                            self._curve_key)
+                            self._curve_key, self._session)
             # not yet connected: try again on the next tick rather than a whole interval later
             self._hello_corr += 1
             sent = self._dealer.send(hello, self._hello_corr)

@@ -39,6 +39,9 @@ class Hello:
     jetmq_version: str  # a member must run the master's jetmq and Python: jobs travel pickled
     python_version: str
     curve_key: str  # the public key of its data socket ("" without authentication)
+    #: which connection of the member's link this is (1, 2, ...): a member that lost the master
+    #: drops its executions and says hello on a new one, and the master must see it leave and join
+    session: int = 1
 
 
 @message

@@ -131,7 +131,7 @@ class RouterSocket:
                 return Incoming(frames[0].bytes, decoded[0], decoded[1], fd, sum(len(f) for f in frames[1:]))
 
     def monitor(self) -> "DisconnectMonitor":
-        """A socket reporting the fds of connections that closed (and handshakes that failed)."""
+        """A socket reporting which connections closed (and which handshakes failed)."""
         if self._monitor is None:
             self._monitor = self._sock.get_monitor_socket(
                 zmq.EVENT_DISCONNECTED | zmq.EVENT_ACCEPTED | zmq.EVENT_HANDSHAKE_SUCCEEDED
@@ -151,13 +151,23 @@ REFUSAL_LOG_INTERVAL_S = 60.0
 
 
 class DisconnectMonitor:
-    """Disconnect events of a ROUTER socket, as file descriptors; and handshakes that failed,
-    logged with the peer's address once per address and minute. (A failure event names no
-    connection: it is the oldest accepted connection whose handshake has not ended.)"""
+    """Connections of a ROUTER socket, each with an id of its own, and which of them closed;
+    handshakes that failed are logged with the peer's address once per host and minute. (A
+    failure event names no connection: it is the oldest accepted one whose handshake has not
+    ended.)
+
+    A file descriptor is no connection's identity: the kernel gives a closed connection's
+    fd to the next one accepted, so "fd 7 closed" read after a hello from the new fd 7
+    would drop the wrong member. Every accepted connection gets a new id instead, and a
+    message's connection is the one its fd belongs to when the message is read (a
+    connection's accept event is queued before any message of it)."""
 
     def __init__(self, sock: zmq.Socket):
         self._sock = sock
         self._handshaking: dict[int, str] = {}  # accepted connections' fds -> peer address, in order
+        self._connections: dict[int, int] = {}  # fd -> id of the connection that has it
+        self._next_id = 0
+        self._closed: list[int] = []  # ids of connections that closed, not yet taken
         self._logged: dict[str, float] = {}
         self.refused = 0
 
@@ -165,24 +175,43 @@ class DisconnectMonitor:
     def socket(self):
         return self._sock
 
-    def recv_disconnected_fds(self) -> list[int]:
-        fds = []
+    def connection_of(self, fd: int) -> int:
+        """The id of the connection that has ``fd`` now (-1: unknown)."""
+        self._read_events()
+        return self._connections.get(fd, -1)
+
+    @property
+    def closed_pending(self) -> bool:
+        """Closed connections were read (by connection_of) but not yet taken."""
+        return bool(self._closed)
+
+    def take_closed(self) -> list[int]:
+        """The ids of the connections that closed since the last call."""
+        self._read_events()
+        closed, self._closed = self._closed, []
+        return closed
+
+    def _read_events(self) -> None:
         while True:
             try:
                 event = parse_monitor_message(self._sock.recv_multipart(flags=zmq.NOBLOCK))
             except zmq.Again:
-                return fds
-            kind, value = event["event"], event["value"]
+                return
+            kind, fd = event["event"], int(event["value"])
             if kind == zmq.EVENT_DISCONNECTED:
-                fds.append(int(value))
-                self._handshaking.pop(int(value), None)
+                self._handshaking.pop(fd, None)
+                connection = self._connections.pop(fd, None)
+                if connection is not None:
+                    self._closed.append(connection)
             elif kind == zmq.EVENT_ACCEPTED:
-                self._handshaking[int(value)] = _peer_address(int(value))
+                self._next_id += 1
+                self._connections[fd] = self._next_id
+                self._handshaking[fd] = _peer_address(fd)
             elif kind == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 self._handshaking.pop(next(iter(self._handshaking), None), None)
-            elif handshake_failure(kind, value) is not None and self._handshaking:
-                fd = next(iter(self._handshaking))
-                self._refused(self._handshaking.pop(fd), handshake_failure(kind, value))
+            elif handshake_failure(kind, event["value"]) is not None and self._handshaking:
+                first = next(iter(self._handshaking))
+                self._refused(self._handshaking.pop(first), handshake_failure(kind, event["value"]))
 
     def _refused(self, address: str, failure: str) -> None:
         self.refused += 1

@@ -40,7 +40,7 @@ def test_a_new_membership_is_empty_at_version_zero(membership):
 
 def test_when_members_are_added_then_each_bumps_the_version_and_they_are_listed_in_join_order(membership, changes):
     # When three members join
-    returned = [membership.add(member(n), peer(n), fd=10 + n, now=0.0) for n in (3, 1, 2)]
+    returned = [membership.add(member(n), peer(n), connection=10 + n, now=0.0) for n in (3, 1, 2)]
     # Then each is an ADDED change with the next version, seen by the listener too
     assert [c.version for c in returned] == [1, 2, 3]
     assert all(c.kind is ChangeKind.ADDED for c in returned)
@@ -51,7 +51,7 @@ def test_when_members_are_added_then_each_bumps_the_version_and_they_are_listed_
     assert [r.info.uuid for r in membership.records()] == ["uuid-3", "uuid-1", "uuid-2"]
     assert "uuid-1" in membership
     record = membership.get("uuid-1")
-    assert (record.info, record.peer, record.fd, record.last_seen) == (member(1), peer(1), 11, 0.0)
+    assert (record.info, record.peer, record.connection, record.last_seen) == (member(1), peer(1), 11, 0.0)
 
 
 def test_when_a_member_is_removed_then_the_version_bumps_and_listeners_hear_why(membership, changes):
@@ -63,7 +63,7 @@ def test_when_a_member_is_removed_then_the_version_bumps_and_listeners_hear_why(
     assert change == MembershipChange(3, ChangeKind.REMOVED, member(1), "its process exited")
     assert changes[-1] == change
     assert membership.infos() == (member(2),)
-    assert "uuid-1" not in membership and membership.by_peer(peer(1)) is None and membership.by_fd(11) is None
+    assert "uuid-1" not in membership and membership.by_peer(peer(1)) is None and membership.by_connection(11) is None
 
 
 def test_when_an_absent_member_is_removed_then_nothing_changes(membership, changes):
@@ -85,12 +85,12 @@ def test_every_listener_hears_every_change_in_order(membership):
     assert [(c.version, c.kind) for c in first] == second == [(1, ChangeKind.ADDED), (2, ChangeKind.REMOVED)]
 
 
-def test_when_the_same_process_says_hello_again_then_its_record_is_refreshed_without_a_version_bump(
+def test_when_the_same_process_says_hello_again_in_its_session_then_its_record_is_refreshed_without_a_version_bump(
         membership, changes):
-    # Given a member known on connection fd 11
+    # Given a member known on connection 11
     membership.add(member(1), peer(1), 11, now=0.0)
     membership.add(member(2), peer(2), 12, now=0.0)
-    # When the same process (same info) says hello on a new connection
+    # When the same process (same info) says hello again in the same session (it had no answer yet)
     change = membership.add(member(1), b"member:uuid-1:new", 21, now=5.0)
     # Then nothing changed for the cluster: no version bump, no listener call, same place in the order
     assert change is None
@@ -98,9 +98,24 @@ def test_when_the_same_process_says_hello_again_then_its_record_is_refreshed_wit
     assert [r.info.uuid for r in membership.records()] == ["uuid-1", "uuid-2"]
     # and it is found by its new connection only, and counts as seen now
     record = membership.get("uuid-1")
-    assert (record.peer, record.fd, record.last_seen) == (b"member:uuid-1:new", 21, 5.0)
-    assert membership.by_fd(21) is record and membership.by_fd(11) is None
+    assert (record.peer, record.connection, record.last_seen) == (b"member:uuid-1:new", 21, 5.0)
+    assert membership.by_connection(21) is record and membership.by_connection(11) is None
     assert membership.by_peer(b"member:uuid-1:new") is record and membership.by_peer(peer(1)) is None
+
+
+def test_when_a_member_says_hello_in_a_new_session_then_the_cluster_sees_it_leave_and_join(membership, changes):
+    # Given a member known in its first session
+    membership.add(member(1), peer(1), 11, now=0.0, session=1)
+    # When the same process says hello in a second session (it lost the master and dropped its executions)
+    change = membership.add(member(1), peer(1), 12, now=4.0, session=2)
+    # Then its executions' loss is a membership change: removed, then added again
+    assert [(c.version, c.kind) for c in changes] == [
+        (1, ChangeKind.ADDED), (2, ChangeKind.REMOVED), (3, ChangeKind.ADDED)]
+    assert "new session" in changes[1].reason
+    assert change == changes[-1]
+    assert membership.get("uuid-1").session == 2 and membership.by_connection(12).info == member(1)
+    # and a repeated hello of that new session changes nothing
+    assert membership.add(member(1), peer(1), 12, now=4.5, session=2) is None and membership.version == 3
 
 
 def test_when_a_new_process_joins_with_a_known_uuid_then_the_old_one_is_removed_and_the_new_one_added(
@@ -116,7 +131,7 @@ def test_when_a_new_process_joins_with_a_known_uuid_then_the_old_one_is_removed_
     assert "new process" in changes[1].reason
     assert change == changes[-1]
     assert membership.infos() == (reborn,)
-    assert membership.by_fd(31).info == reborn and membership.by_fd(11) is None
+    assert membership.by_connection(31).info == reborn and membership.by_connection(11) is None
 
 
 @pytest.mark.parametrize("field,value", [("address", "127.0.0.1:1"), ("host", "host-b"), ("forked", False)])
@@ -174,13 +189,13 @@ def test_an_expired_member_that_says_hello_again_is_added_back_as_a_change(membe
     assert membership.expire(now=3.0) == []
 
 
-def test_by_fd_and_by_peer_find_the_right_member(membership):
+def test_by_connection_and_by_peer_find_the_right_member(membership):
     for n in range(4):
         membership.add(member(n), peer(n), 20 + n, 0.0)
     for n in range(4):
-        assert membership.by_fd(20 + n).info == member(n)
+        assert membership.by_connection(20 + n).info == member(n)
         assert membership.by_peer(peer(n)).info == member(n)
-    assert membership.by_fd(99) is None
+    assert membership.by_connection(99) is None
     assert membership.by_peer(b"client-xyz") is None
 
 
