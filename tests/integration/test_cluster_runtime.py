@@ -761,12 +761,16 @@ def test_when_the_master_is_paused_then_a_joined_member_waits_and_rejoins(cluste
     log_path = tmp_path / "joined.log"
     joined = start_joined_member(processes, cluster.address, log_path)
     member = wait_for_member_with_pid(cluster, joined.pid)
+    forked_processes = handles(m.pid for m in cluster.cluster().members if m.forked)
     master = psutil.Process(cluster.master_pid)
-    # When the master hangs long enough for the member to notice
+    # When the master hangs long enough for every member to notice (the forked ones exit: the
+    # master resumed before they all noticed would find some of them still there)
     master.suspend()
     try:
         wait_until(lambda: "master lost" in log_path.read_text(), MASTER_SILENCE_FACTOR * TIMEOUT_S + MARGIN_S,
                    "the joined member never noticed the paused master")
+        wait_until(lambda: not alive(forked_processes), MASTER_SILENCE_FACTOR * TIMEOUT_S + MARGIN_S,
+                   lambda: f"forked members still running under a paused master: {alive(forked_processes)}")
     finally:
         master.resume()
     # Then the joined member did not exit, and is a member again once the master is back: welcomed
