@@ -5,7 +5,8 @@ import logging
 import sys
 from pathlib import Path
 
-_FORMAT = "%(asctime)s.%(msecs)03d %(levelname)-7s [{role} %(process)d] %(name)s: %(message)s"
+#: ``%(jobtag)s`` is "job=<id> " on a member's line about a job (jetmq/member/joblogs.py), else empty
+_FORMAT = "%(asctime)s.%(msecs)03d %(levelname)-7s [{role} %(process)d] %(jobtag)s%(name)s: %(message)s"
 _DATE_FORMAT = "%Y-%m-%dT%H:%M:%S"
 
 
@@ -14,7 +15,7 @@ def configure_logging(role: str, stream=None, path: Path | None = None, level: i
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    formatter = logging.Formatter(_FORMAT.format(role=role), _DATE_FORMAT)
+    formatter = _Formatter(_FORMAT.format(role=role), _DATE_FORMAT)
     handlers: list[logging.Handler] = []
     if stream is not None:
         handlers.append(logging.StreamHandler(stream))
@@ -25,3 +26,12 @@ def configure_logging(role: str, stream=None, path: Path | None = None, level: i
         handler.setFormatter(formatter)
         root.addHandler(handler)
     root.setLevel(level)
+
+
+class _Formatter(logging.Formatter):
+    """Lines without a job tag (every process but a member, and a member's other lines) show none."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if "jobtag" not in record.__dict__:
+            record.jobtag = ""
+        return super().format(record)

@@ -4,6 +4,7 @@ Usage:
   jet [options] submit [-n NAME] [-s SNAPSHOT] <file> [<args>...]
   jet [options] list-jobs [-a] [--json]
   jet [options] describe [--json] <job>
+  jet [options] logs [-f] [--member UUID] [--tail N] <job>
   jet [options] cancel <job>
   jet [options] suspend <job>
   jet [options] resume <job>
@@ -19,6 +20,7 @@ Commands:
   submit           Run a Python script that submits jobs to the cluster.
   list-jobs        List the active jobs (-a: all jobs, finished ones too).
   describe         Show a job in full: status, failure, executions, members, per-vertex metrics.
+  logs             Show a job's log lines from every member, and what its code printed (-f: follow).
   cancel           Cancel a job.
   suspend          Suspend a running job (through a snapshot).
   resume           Resume a suspended job.
@@ -35,6 +37,9 @@ Options:
   -C, --cancel                      Cancel the job after exporting the snapshot.
   -F, --full-job-name               Do not shorten long job names.
   --json                            Print a JSON document instead (list-jobs, describe, cluster).
+  -f, --follow                      Show new lines as they come, until the job ends (logs).
+  --member UUID                     Only the lines of this member (a uuid or its start) (logs).
+  --tail N                          Only the last N lines (logs).
   --addresses ADDRS                 The cluster's HOST:PORT[,...] (default: $JET_ADDRESSES,
                                     else 127.0.0.1:5701).
   --cluster-name NAME               The cluster's name [default: jet].
@@ -56,11 +61,11 @@ from jetmq.version import __version__
 from jetmq.cli.common import RET_OK, RET_USAGE, CommandError, Connection, fail, parse_args, split_script_arguments
 
 # Everything else loads when a command needs it: `jet --version` and `jet --help`
-# import no zmq, no protocol, no client; the commands that only read (list-jobs, describe,
+# import no zmq, no protocol, no client; the commands that only read (list-jobs, describe, logs,
 # list-snapshots, cluster) send bare requests, so they import no JetClient, serialization or engine modules.
 # tests/unit/test_cli_imports.py holds these import sets.
 
-COMMANDS = ("submit", "list-jobs", "describe", "cancel", "suspend", "resume", "restart", "save-snapshot",
+COMMANDS = ("submit", "list-jobs", "describe", "logs", "cancel", "suspend", "resume", "restart", "save-snapshot",
             "delete-snapshot", "list-snapshots", "cluster")
 
 
@@ -85,6 +90,7 @@ HANDLERS = {
     "cluster": (__name__, "cmd_cluster"),
     "list-jobs": ("jetmq.cli.jobs", "cmd_list_jobs"),
     "describe": ("jetmq.cli.describe", "cmd_describe"),
+    "logs": ("jetmq.cli.logs", "cmd_logs"),
     "cancel": ("jetmq.cli.jobs", "cmd_cancel"),
     "suspend": ("jetmq.cli.jobs", "cmd_suspend"),
     "resume": ("jetmq.cli.jobs", "cmd_resume"),

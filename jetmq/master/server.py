@@ -32,6 +32,7 @@ from jetmq.master.topology import TopologyPolicy
 from jetmq.master.store import NamedStore
 from jetmq.master.launcher import STOP_GRACE_S, MemberLauncher, describe_exit
 from jetmq.master.io import IoWorker
+from jetmq.master.job_logs import JobLogs
 from jetmq.master.loopstats import TurnMeter
 from jetmq.master.membership import ChangeKind, JoinRateLimit, Membership, RejoinBackoff
 from jetmq.master.quarantine import Quarantine
@@ -110,6 +111,9 @@ class MasterServer:
                                           config.resolved_snapshot_dir, self.store_io, self.bulk_io)
         self.coordinator.metrics_interval_ms = config.metrics_collection_interval_ms
         self.handlers.update(ClientRequests(self.coordinator, self._reply).handlers())
+        self.job_logs = JobLogs(self.coordinator, self.membership, self._reply)  # `jet logs`
+        self.handlers.update(self.job_logs.handlers())
+        self.handlers.update({t: self._from_member(h) for t, h in self.job_logs.member_handlers().items()})
         self.topology = TopologyPolicy(self.coordinator, self.membership, config.scale_up_delay_ms,
                                        self._send_to_member)
         self.handlers[p.LeaveRequest] = self._from_member(lambda uuid, msg: self.topology.leave(uuid))

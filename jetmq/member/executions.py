@@ -19,7 +19,7 @@ from jetmq import serialization
 from jetmq.member.engine.dataplane import (CREDIT, HEADER, KIND_BATCH, KIND_BATCH_LZ4, KIND_CREDIT, KIND_PING,
                                            KIND_PONG, DataPlaneViolation)
 from jetmq.member.engine.execution import Execution, ExecutionFailed, Plan, failure_text
-from jetmq.member import metrics
+from jetmq.member import joblogs, metrics
 from jetmq.member.snapshots import MemberSnapshots, StagedOutput
 from jetmq.storage.snapshots import SnapshotDamagedError
 from jetmq.transport import DataDealer, DataRouter, Poller
@@ -124,6 +124,7 @@ class ExecutionService:
         return True
 
     def _init(self, msg: p.InitExecution) -> None:
+        joblogs.execution_initialising(msg)  # its lines name the job from now on
         try:
             dag = serialization.loads(msg.dag)
             plan = Plan(msg.job_id, msg.execution_id, msg.member_index, len(msg.members), msg.partition_owners,

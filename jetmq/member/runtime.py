@@ -18,6 +18,7 @@ from typing import Callable
 from jetmq import clusterkey
 from jetmq import protocol as p
 from jetmq.config import MemberConfig
+from jetmq.member import joblogs
 from jetmq.member.executions import ExecutionService
 from jetmq.member.link import GOODBYE_ACK_TIMEOUT_S, MasterLink
 from jetmq.member.services import ClusterServices
@@ -66,6 +67,7 @@ class MemberRuntime:
         advertised = advertised_host(self.config.bind_host, self.config.advertise_host, master_host, int(master_port))
         data_address = f"{advertised}:{self.data_socket.address.rpartition(':')[2]}"
         self._pipe, link_end = PairSocket.pipe()
+        self.job_logs = joblogs.install(self.config.uuid, self._pipe.send)  # per-job logs (member/joblogs.py)
         self.link = MasterLink(self.config, data_address, link_end, cluster_key, own_key)
         log.info("member %s (pid %d) starting, data address %s, master %s", self.config.uuid, os.getpid(),
                  data_address, self.config.master_endpoint)
@@ -75,7 +77,8 @@ class MemberRuntime:
         poller.register(self.data_socket)
         master_address = self.config.master_endpoint.removeprefix("tcp://")
         self.services = ClusterServices(self._pipe.send, master_address, cluster_key)
-        self.executions = ExecutionService(self.config.uuid, self.data_socket, poller, self._pipe.send, self.services,
+        self.executions = ExecutionService(self.config.uuid, self.data_socket, poller,
+                                           self.job_logs.before_finish(self._pipe.send), self.services,
                                            cluster_key, own_key)
         try:
             self._loop(poller)
@@ -111,6 +114,7 @@ class MemberRuntime:
             now = time.monotonic()
             self.executions.check_peers(now)
             self.executions.report_metrics(now)
+            self.job_logs.push(now)
             if self._sigterms and self._leave_asked is None:
                 # graceful: the master first moves this member's jobs, then sends Shutdown
                 self._leave_asked = time.monotonic()

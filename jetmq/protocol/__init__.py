@@ -1,7 +1,7 @@
 """The control-plane protocol: one frozen dataclass per message, and its wire form.
 
-``codec`` defines the wire form and the registry; ``cluster`` and ``jobs`` the
-messages. Everything is re-exported here, so callers write ``protocol.Hello``.
+``codec`` defines the wire form and the registry; ``cluster``, ``jobs`` and ``logs``
+the messages. Everything is re-exported here, so callers write ``protocol.Hello``.
 """
 from jetmq.protocol.codec import (
     MAGIC,
@@ -15,3 +15,4 @@ from jetmq.protocol.codec import (
 )
 from jetmq.protocol.cluster import *  # noqa: F401,F403 (the messages)
 from jetmq.protocol.jobs import *  # noqa: F401,F403 (the messages)
+from jetmq.protocol.logs import *  # noqa: F401,F403 (the messages)
