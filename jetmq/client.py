@@ -140,7 +140,7 @@ class JetClient:
             blob = serialization.dumps_code(dag)
         except Exception as e:
             raise SerializationError(f"the job cannot be serialized: {type(e).__name__}: {e}") from e
-        reply = self._request(p.SubmitJob(config.to_dict(), blob, if_absent))
+        reply = self._request(p.SubmitJob(config.to_dict(), blob, if_absent, dag.outline()))
         return Job(self._requester, reply.job, config)
 
     def get_job(self, id_or_name: int | str) -> Job:

@@ -16,6 +16,8 @@ from jetmq.restart_strategy import RestartStrategy
 DEFAULT_PORT = 5701
 DEFAULT_BIND_HOST = "127.0.0.1"
 DEFAULT_CLUSTER_NAME = "jet"
+#: The HTTP port of the dashboard and of Prometheus's /metrics (when it is free).
+DEFAULT_WEB_PORT = 5780
 #: A member heartbeats this often; the master heartbeats members as often.
 HEARTBEAT_INTERVAL_MS = 500
 #: A peer silent this long is gone (Jet's own default is 60 s; we want fast failover).
@@ -93,6 +95,8 @@ class ClusterConfig:
     no_auth: bool = False  # no cluster key, no encryption: only on a loopback address
     respawn: bool = True  # fork a replacement for a forked member that died unasked (see master/respawn.py)
     metrics_collection_interval_ms: int = METRICS_COLLECTION_INTERVAL_MS  # how often members report job metrics
+    web_port: int | None = None  # the HTTP server's port: None for DEFAULT_WEB_PORT if free, 0 for none
+    web_bind: str = DEFAULT_BIND_HOST  # where the HTTP server binds (non-loopback: the cluster key's token needed)
 
     def __post_init__(self):
         check_cluster_name(self.cluster_name)
@@ -102,6 +106,11 @@ class ClusterConfig:
                              f"addresses the cluster key is required")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be between 0 and 65535, not {self.port}")
+        if self.web_port is not None and not 0 <= self.web_port <= 65535:
+            raise ValueError(f"--web-port must be between 0 and 65535, not {self.web_port}")
+        if self.no_auth and self.web_port != 0 and not is_loopback(self.web_bind):
+            raise ValueError(f"--no-auth needs a loopback --web-bind, not {self.web_bind}: without the cluster "
+                             f"key anyone who reaches the HTTP port could read the cluster's jobs")
         if self.member_count < 0:
             raise ValueError(f"member count must be 0 or more, not {self.member_count}")
         if type(self.metrics_collection_interval_ms) is not int or self.metrics_collection_interval_ms <= 0:

@@ -69,7 +69,10 @@ def free_port():
 
 
 def cli_command(tool: str, *args: str) -> list[str]:
-    return [sys.executable, "-m", CLI_MODULES[tool], *map(str, args)]
+    args = tuple(map(str, args))
+    if tool == "start" and "--join" not in args and "--web-port" not in args:
+        args += ("--web-port", "0")  # no dashboard, unless the test asks: clusters never contend for 5780
+    return [sys.executable, "-m", CLI_MODULES[tool], *args]
 
 
 @pytest.fixture

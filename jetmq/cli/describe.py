@@ -1,18 +1,20 @@
 """`jet describe <job>`: everything the master knows of one job, as text or (``--json``) a JSON document.
 
 A reading command: bare requests through the requester (no JetClient, no serialization).
-The job's metrics reports come as the master holds them and are decoded here, only when
-there are some (that loads lz4 and jetmq.core's metrics modules, nothing of the engine's
-running parts). The document's fields are listed in docs/operations.md.
+The job's metrics reports come as the master holds them and are decoded only when there
+are some (that loads lz4 and jetmq.core's metrics modules, nothing of the engine's
+running parts). The document is built in jetmq/web/documents.py, which the dashboard's
+HTTP API serves too; its fields are listed in docs/operations.md.
 """
 from __future__ import annotations
 
 from jetmq import protocol as p
 from jetmq.cli.common import RET_OK, CommandError, Connection
 from jetmq.errors import JobNotFoundError
-from jetmq.formatting import format_job_description, format_json, vertex_rows
-from jetmq.ids import id_from_string, id_to_string
-from jetmq.job_status import JobStatus
+from jetmq.formatting import format_job_description, format_json
+from jetmq.web.documents import NoSuchJob, description_document, measurements_of, resolve_job_id
+
+__all__ = ["cmd_describe", "description_document", "measurements_of", "resolve_id"]
 
 
 def cmd_describe(conn: Connection, args: dict) -> int:
@@ -28,83 +30,8 @@ def cmd_describe(conn: Connection, args: dict) -> int:
 
 
 def resolve_id(requester, name_or_id: str) -> int:
-    """The id of the job ``name_or_id`` names: a name wins (the active job of that name, else
-    the newest), else an id (docs/jet-compatibility.md §1); CommandError if neither."""
-    named = requester.request(p.GetJobs(name_or_id)).jobs
-    if named:
-        return min(named, key=lambda s: (JobStatus[s.status].is_terminal, -s.submission_time)).job_id
-    job_id = id_from_string(name_or_id)
-    if job_id is None:
-        raise CommandError(f"No job with name or id '{name_or_id}' was found")
-    return job_id  # whether there is such a job, DescribeJob tells
-
-
-def measurements_of(reports_blob: bytes) -> list[tuple[dict, int, int]]:
-    """(tags, value, timestamp) of every measurement in the reports of a JobDescription."""
-    reports = p.unpack_serialized(reports_blob)
-    if not reports:
-        return []
-    from jetmq.core.metrics_context import decode_report
-
-    return [m for report in reports for m in decode_report(report)]
-
-
-def description_document(reply: p.JobDescription, measurements: list) -> dict:
-    """The document `jet describe --json` prints (and the text form shows): see docs/operations.md."""
-    job, config = reply.job, reply.config
-    status = JobStatus[job.status]
-    failure = None
-    if job.failure_text is not None:
-        failure = {"text": job.failure_text, "exception": reply.failure_exception,
-                   "message": reply.failure_message, "where": reply.failure_where}
-    executions = [{"number": e.number, "id": id_to_string(e.execution_id), "start_time": e.start_time,
-                   "end_time": e.end_time, "members": list(e.members), "ended": e.ended, "reason": e.reason}
-                  for e in reply.executions]
-    rows, reported_at = vertex_rows(measurements)
-    return {
-        "id": id_to_string(job.job_id),
-        "name": job.name,
-        "status": job.status,
-        "submission_time": job.submission_time,
-        "completion_time": job.completion_time,
-        "processing_guarantee": config.get("processing_guarantee", "NONE"),
-        "config": config,
-        "failure": failure,
-        "failures": [{"time": f.time, "cause": f.cause, "then": f.then} for f in job.failures],
-        "executions_started": job.executions_started,
-        "restarts": sum(1 for e in executions if e["ended"] == "RESTARTED"),
-        "executions": executions,
-        "last_snapshot_id": job.last_snapshot_id,
-        "snapshot_in_progress": job.snapshot_in_progress,
-        "members": [{"uuid": m.uuid, "address": m.address, "pid": m.pid} for m in reply.members],
-        "metrics": {
-            "state": "reported" if rows else _metrics_state(status, config),
-            "note": None if rows else _metrics_note(status, config, reply.metrics_interval_ms),
-            "interval_ms": reply.metrics_interval_ms,
-            "timestamp": reported_at if rows else None,
-            "vertices": [{"name": r.vertex, "items_in": r.items_in, "items_out": r.items_out,
-                          "rate": None if r.rate is None else round(r.rate, 3),
-                          "queue_size": r.queue_size, "queue_capacity": r.queue_capacity} for r in rows],
-        },
-    }
-
-
-def _metrics_state(status: JobStatus, config: dict) -> str:
-    if not config.get("metrics_enabled", True):
-        return "disabled"
-    if status.is_terminal and not config.get("store_metrics_after_job_completion", False):
-        return "not_kept"
-    return "none"
-
-
-def _metrics_note(status: JobStatus, config: dict, interval_ms: int) -> str:
-    state = _metrics_state(status, config)
-    if state == "disabled":
-        return "no metrics: they are disabled for this job (metrics_enabled=False)"
-    if state == "not_kept":
-        return "no metrics: the job has finished and did not keep them (store_metrics_after_job_completion=False)"
-    if status.is_terminal:
-        return "no metrics: none were kept (a master keeps them in memory only)"
-    if status in (JobStatus.STARTING, JobStatus.RUNNING, JobStatus.COMPLETING):
-        return f"no metrics reported yet (the members report every {interval_ms / 1000:g} s)"
-    return f"no metrics: no execution of the job runs ({status.name})"
+    """The id of the job ``name_or_id`` names (see resolve_job_id); CommandError if none."""
+    try:
+        return resolve_job_id(requester, name_or_id)
+    except NoSuchJob as e:
+        raise CommandError(str(e)) from None

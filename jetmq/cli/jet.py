@@ -72,15 +72,14 @@ COMMANDS = ("submit", "list-jobs", "describe", "logs", "cancel", "suspend", "res
 def cmd_cluster(conn: Connection, args: dict) -> int:
     # what JetClient.cluster() asks, through the bare requester (see Connection)
     from jetmq import protocol as p
-    from jetmq.formatting import MemberRow, cluster_document, format_cluster, format_json
+    from jetmq.formatting import format_cluster, format_json
+    from jetmq.web.documents import cluster_reply_document, member_rows
 
     reply = conn.requester.request(p.ClusterRequest())
-    members = [MemberRow(m.address, m.uuid, m.pid, restarts, m.host, m.forked)
-               for m, restarts in zip(reply.members, reply.restarts)]
     if args["--json"]:
-        lines = format_json(cluster_document(reply.state, reply.version, reply.cluster_name, members, reply.notes))
+        lines = format_json(cluster_reply_document(reply))
     else:
-        lines = format_cluster(reply.state, reply.version, members, reply.notes)
+        lines = format_cluster(reply.state, reply.version, member_rows(reply), reply.notes)
     print("\n".join(lines))
     return RET_OK
 

@@ -42,6 +42,10 @@ Options:
                               How often members report the metrics of their jobs, in seconds
                               (fractions allowed) [default: 5].
   --max-job-results N         How many finished jobs stay listed at most [default: 1000].
+  --web-port P                The HTTP port of the dashboard, its JSON API and Prometheus's /metrics;
+                              0: none (default: 5780, and when that is taken, a warning and none).
+  --web-bind ADDR             The address the HTTP server binds [default: 127.0.0.1]; on any other
+                              than a loopback one, every request needs the cluster key's token.
   --ready-fd FD               (internal) Write "READY <address>" or "ERROR <message>" to this fd.
   -h, --help                  Show this help.
   --version                   Show the version.
@@ -51,6 +55,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid as uuidlib
 from pathlib import Path
 
@@ -68,6 +73,7 @@ from jetmq.netaddr import is_loopback, route_source_address
 from jetmq.member.runtime import MemberRuntime
 from jetmq.transport import context, tcp_endpoint
 from jetmq.transport.security import ZapHandler
+from jetmq.web.master import MasterWeb, WebStartError, read_url
 
 
 def _int(args: dict, option: str) -> int:
@@ -138,30 +144,45 @@ def start_master(args: dict, argv: list[str]) -> int:
             scale_up_delay_ms=_int(args, "--scale-up-delay-ms"),
             job_result_ttl_ms=_int(args, "--job-result-ttl-s") * 1000,
             max_job_results=_int(args, "--max-job-results"),
-            metrics_collection_interval_ms=_interval_ms(args, "--metrics-collection-interval"))
+            metrics_collection_interval_ms=_interval_ms(args, "--metrics-collection-interval"),
+            web_port=_int(args, "--web-port") if args["--web-port"] is not None else None,
+            web_bind=args["--web-bind"])
     except ValueError as e:
         return fail(str(e), code=2)
     data_dir = config.resolved_data_dir
     if args["--daemon"]:
+        started = time.time() - 1
         try:
             address, pid = _daemonize(argv, data_dir / "logs" / "master.out")
         except ClusterStartError as e:
             return fail(str(e))
         print(f"jetmq cluster '{config.cluster_name}' is ready at {address}: master pid {pid}, "
               f"{members} members, data dir {data_dir}")
+        if (url := read_url(data_dir, since=started)) is not None:
+            print(f"dashboard and /metrics at {url}")
         return RET_OK
     on_ready, on_failure = _ready_reporter(args["--ready-fd"])
+    configure_logging("master", stream=sys.stderr if args["--ready-fd"] is None else None,
+                      path=data_dir / "logs" / "master.log")
+    try:
+        web = MasterWeb.bind(config)
+    except WebStartError as e:
+        on_failure(str(e))
+        return fail(str(e)) if args["--ready-fd"] is None else 1
 
     def ready(address: str) -> None:
+        url = web.serve(address, config) if web is not None else None
         on_ready(address)
         if args["--ready-fd"] is None:
             print(f"jetmq cluster '{config.cluster_name}' is ready at {address}: master pid {os.getpid()}, "
                   f"{members} members, data dir {data_dir} (Ctrl-C stops it)", flush=True)
+            if url is not None:
+                print(f"dashboard and /metrics at {url}", flush=True)
 
-    configure_logging("master", stream=sys.stderr if args["--ready-fd"] is None else None,
-                      path=data_dir / "logs" / "master.log")
     server = MasterServer(config, on_ready=ready, on_failure=on_failure)
     code = server.run()
+    if web is not None:
+        web.stop()  # before the sockets' context goes: its requests use a socket of that context
     ZapHandler.stop()
     # sockets close with a linger, but it holds only while the context terminates: without
     # this the process exits with its last StopClusterReply and Shutdowns still queued

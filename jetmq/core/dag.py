@@ -84,6 +84,15 @@ class DAG:
         """All edges, in the order they were added."""
         return list(self._edges)
 
+    def outline(self) -> dict:
+        """The DAG's shape as JSON, for the master to keep and show (it never unpickles the DAG):
+        ``vertices`` (``name``, ``local_parallelism``) in topological order and ``edges``
+        (``from``, ``to``, ``from_ordinal``, ``to_ordinal``, ``routing``, ``distributed``, ``priority``)."""
+        return {"vertices": [{"name": v.name, "local_parallelism": v.local_parallelism} for v in self.vertices()],
+                "edges": [{"from": e.source_name, "to": e.dest_name, "from_ordinal": e.source_ordinal,
+                           "to_ordinal": e.dest_ordinal, "routing": e.routing.value, "distributed": e.is_distributed,
+                           "priority": e.priority} for e in self._edges]}
+
     def inbound_edges(self, name: str) -> list[Edge]:
         """Edges into vertex `name`, by destination ordinal."""
         self.get_vertex(name)

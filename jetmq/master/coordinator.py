@@ -116,7 +116,8 @@ class JobCoordinator(ExecutionControl):
                                            tuple(e["members"]), e["ended"], e["reason"]) for e in job.executions)
         return p.JobDescription(job.summary(), job.config.to_dict(), reason and reason.exception,
                                 reason and reason.message, reason and reason.where, executions, tuple(members),
-                                self.metrics_interval_ms, p.pack_serialized(list(job.metrics.values())))
+                                self.metrics_interval_ms, p.pack_serialized(list(job.metrics.values())),
+                                job.outline)
 
     def active_named(self, name: str) -> JobRecord | None:
         return next((j for j in self._jobs.values() if j.name == name and j.status.is_active), None)
@@ -246,7 +247,7 @@ class JobCoordinator(ExecutionControl):
 
     # ------------------------------------------------------------------ submission
 
-    def submit(self, config: JobConfig, dag: bytes, if_absent: bool, done) -> None:
+    def submit(self, config: JobConfig, dag: bytes, if_absent: bool, done, outline: dict | None = None) -> None:
         """A new job, started once its record is written; with ``if_absent``, the active
         job of that name if any. ``done(job, error)`` answers."""
         if config.name is not None:
@@ -257,7 +258,7 @@ class JobCoordinator(ExecutionControl):
                     return
                 raise JobAlreadyExistsError(
                     f"Another active job with equal name ({config.name}) exists: {active.id_string}")
-        job = JobRecord(self._ids.new_id(), config, dag, now_ms())
+        job = JobRecord(self._ids.new_id(), config, dag, now_ms(), outline=outline)
         if config.split_brain_protection:
             job.quorum = len(self.available_members()) // 2 + 1
         job.restart_at = float("inf")  # not before it is recorded

@@ -153,6 +153,7 @@ class JobRecord:
     #: member uuid -> its latest metrics report of the current (or last) execution, opaque bytes
     #: (see master/coordinator.py, "Metrics"); not saved
     metrics: dict = field(default_factory=dict)
+    outline: dict | None = None  # the DAG's shape as the client described it (DAG.outline()); saved
 
     @property
     def uses_snapshots(self) -> bool:
@@ -216,5 +217,5 @@ class JobRecord:
                 "status": self.status.name, "failure_text": self.failure_text,
                 "completion_time": self.completion_time, "last_snapshot_id": self.last_snapshot_id,
                 "next_snapshot_id": self.next_snapshot_id, "quorum": self.quorum, "failures": self.failures,
-                "executions": self.executions}
+                "executions": self.executions, "outline": self.outline}
 

@@ -82,7 +82,8 @@ class JobRepository:
                          last_snapshot_id=_field(d, "last_snapshot_id", int, -1),
                          next_snapshot_id=_field(d, "next_snapshot_id", int, 0), quorum=_field(d, "quorum", int, 0),
                          failures=[f for f in _field(d, "failures", list, []) if _is_failure(f)],
-                         executions=[e for e in _field(d, "executions", list, []) if _is_execution(e)])
+                         executions=[e for e in _field(d, "executions", list, []) if _is_execution(e)],
+                         outline=_field(d, "outline", dict, None))
 
     def _quarantined(self, json_path: Path, reason: str) -> JobRecord | None:
         """Move a bad record (and its DAG) aside; the FAILED job that stands for it."""

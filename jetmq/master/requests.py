@@ -51,7 +51,7 @@ class ClientRequests:
                 self._error(incoming, error)
             else:
                 self._reply(incoming, p.JobReply(job.summary()))
-        self._jobs.submit(JobConfig.from_dict(msg.config), msg.dag, msg.if_absent, done)
+        self._jobs.submit(JobConfig.from_dict(msg.config), msg.dag, msg.if_absent, done, msg.outline)
 
     def _on_action(self, incoming: Incoming) -> None:
         msg: p.JobAction = incoming.msg

@@ -484,12 +484,14 @@ class MasterServer:
             self.router.send(incoming.peer, p.GoodbyeAck())  # the member hangs up once it has this
 
     def _on_cluster_request(self, incoming: Incoming) -> None:
+        now = time.monotonic()
         self.router.send(incoming.peer, p.ClusterReply(
             state="ACTIVE", version=__version__, cluster_name=self.config.cluster_name,
             master_pid=os.getpid(), master_host=socket.gethostname(), membership_version=self.membership.version,
             members=self.membership.infos(), stalled_ms=tuple(r.stalled_ms for r in self.membership.records()),
             restarts=tuple(self._restarts_of(r.info.uuid) for r in self.membership.records()),
-            notes=self.respawn.notes()), incoming.corr)
+            notes=self.respawn.notes(),
+            heard_ms=tuple(round((now - r.last_seen) * 1000) for r in self.membership.records())), incoming.corr)
 
     def _restarts_of(self, uuid: str) -> int:
         """How many replacements were forked into the slot of this member (0: a joined member)."""

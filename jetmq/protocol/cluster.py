@@ -140,6 +140,7 @@ class ClusterReply:
     stalled_ms: tuple[int, ...]  # per member, how long its main loop has not run (as last heard)
     restarts: tuple[int, ...]  # per member, replacements forked into its slot (0 for joined members)
     notes: tuple[str, ...]  # what else `jet cluster` says (slots the master gave up respawning)
+    heard_ms: tuple[int, ...] = ()  # per member, how long ago the master last heard from it
 
 
 @message

@@ -45,6 +45,7 @@ class SubmitJob:
     config: dict[str, typing.Any]
     dag: bytes
     if_absent: bool
+    outline: dict[str, typing.Any] | None = None  # the DAG's shape (DAG.outline()), kept for `jet describe`
 
 
 @message
@@ -173,6 +174,7 @@ class JobDescription:
     members: tuple[DescribedMember, ...]
     metrics_interval_ms: int  # how often the members report metrics
     metrics: bytes  # as JobMetricsReply.reports
+    dag: dict[str, typing.Any] | None = None  # the DAG's shape as submitted (DAG.outline()); None: not known
 
 
 @message

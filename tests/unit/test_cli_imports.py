@@ -7,6 +7,7 @@ a ROUTER socket without a key that answers their requests, so no cluster is star
 """
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 import threading
@@ -145,8 +146,8 @@ def test_describe_with_metrics_loads_no_client_serialization_nor_engine():
     report = encode_report(1_700_000_000_000, {"member": "m", "job": "j", "exec": "e"},
                            [[{"vertex": "v", "proc": "0", "source": "true"}, [["emittedCount", "count", 5, None]]]])
     description = StandInMaster.REPLIES[p.DescribeJob]
-    replies = {**StandInMaster.REPLIES, p.DescribeJob: p.JobDescription(
-        *[getattr(description, f) for f in description.__dataclass_fields__][:-1], p.pack_serialized([report]))}
+    replies = {**StandInMaster.REPLIES,
+               p.DescribeJob: dataclasses.replace(description, metrics=p.pack_serialized([report]))}
     with StandInMaster(replies) as master:
         result, modules = run_jet("--addresses", master.address, "--key-file", "none", "describe", "stand-in")
     assert result.returncode == 0, result.stderr

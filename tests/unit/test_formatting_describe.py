@@ -294,7 +294,7 @@ def test_the_description_document_of_a_failed_job():
             {"number": 2, "id": "1062-62be-0000-5a8a", "start_time": T0 + 4_100, "end_time": T0 + 9_000,
              "members": [UUID_1], "ended": "FAILED", "reason": FAILURE}],
         "last_snapshot_id": 3, "snapshot_in_progress": -1,
-        "members": [{"uuid": UUID_1, "address": "127.0.0.1:5702", "pid": 4242}],
+        "members": [{"uuid": UUID_1, "address": "127.0.0.1:5702", "pid": 4242}], "dag": None,
         "metrics": {"state": "not_kept", "interval_ms": 500, "timestamp": None, "vertices": [],
                     "note": "no metrics: the job has finished and did not keep them "
                             "(store_metrics_after_job_completion=False)"},

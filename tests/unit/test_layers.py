@@ -24,6 +24,7 @@ RANKS = {
     "bootstrap": 10.5,
     "client": 9,
     "embedded": 10,
+    "web": 10.8,
     "cli": 11,
     "__init__": 12, "__main__": 12,
 }
