@@ -7,14 +7,15 @@ from jetmq import protocol as p
 from jetmq.config import JobConfig
 from jetmq.core.metrics import JobMetrics, Measurement
 from jetmq.core.metrics_context import decode_report
-from jetmq.errors import CancellationError, JobFailedError, JobTimeoutError
+from jetmq.errors import CancellationError, ClusterUnreachableError, JobFailedError, JobTimeoutError
 from jetmq.ids import id_to_string
 from jetmq.job_status import CANCELLATION_FAILURE as CANCELLED, JobStatus
 from jetmq.names import check_path_name
 from jetmq.requester import Requester
 
-#: How often join() asks the master for the job's status.
-JOIN_POLL_S = 0.02
+#: How long the master holds one join() request before answering with the status as it
+#: is (it answers at once when the status changes); then join() asks again.
+JOIN_HOLD_S = 2.0
 #: How long exporting a snapshot may take before the client gives up waiting.
 EXPORT_TIMEOUT_S = 300.0
 
@@ -93,8 +94,8 @@ class Job:
         raise JobTimeoutError when the job is still running then.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
+        summary = self._refresh()
         while True:
-            summary = self._refresh()
             status = JobStatus[summary.status]
             if status is JobStatus.COMPLETED:
                 return
@@ -102,9 +103,22 @@ class Job:
                 if summary.failure_text == CANCELLED:
                     raise CancellationError(f"job {self.id_string} was cancelled")
                 raise JobFailedError(summary.failure_text or "the job failed")
-            if deadline is not None and time.monotonic() >= deadline:
+            hold = JOIN_HOLD_S if deadline is None else min(JOIN_HOLD_S, deadline - time.monotonic())
+            if hold <= 0:
                 raise JobTimeoutError(f"job {self.id_string} is still {status.name} after {timeout} s")
-            time.sleep(JOIN_POLL_S)
+            summary = self._wait_for_change(status, hold)
+
+    def _wait_for_change(self, status: JobStatus, hold: float) -> p.JobSummary:
+        """The job's summary once its status is other than ``status`` (the master pushes
+        the change), or after ``hold`` seconds. A connection lost meanwhile falls back
+        to one plain request, which raises ClusterUnreachableError within the request
+        timeout if the master stays unreachable."""
+        request = p.WaitJob(self.id, status.name, int(hold * 1000))
+        try:
+            self._summary = self._requester.request(request, hold + self._requester.timeout_s).job
+        except ClusterUnreachableError:
+            return self._refresh()
+        return self._summary
 
     def cancel(self) -> None:
         """Cancel the job: it ends FAILED with CancellationException; its snapshots go.

@@ -7,19 +7,19 @@ Delivery is at-least-once: after a restart of the job, results may repeat.
 from __future__ import annotations
 
 import threading
-import time
 from typing import Callable, Iterator
 
 from jetmq import protocol as p
 from jetmq import serialization
-from jetmq.errors import CancellationError, JobFailedError
+from jetmq.errors import CancellationError, ClusterUnreachableError, JobFailedError
 from jetmq.job_status import CANCELLATION_FAILURE as CANCELLED
 from jetmq.requester import Requester
 
 #: How many items one read fetches at most.
 READ_BATCH = 1000
-#: How long a reader waits before asking again when there was nothing new.
-IDLE_POLL_S = 0.02
+#: How long the master holds a read that found nothing new (it answers as soon as items
+#: come or the observable ends); then the reader asks again.
+WAIT_HOLD_S = 2.0
 
 
 class Observable:
@@ -34,7 +34,7 @@ class Observable:
         try:
             seq = 0
             while True:
-                reply = requester.request(p.GetObservable(self.name, seq, READ_BATCH))
+                reply = _read(requester, self.name, seq)
                 items = p.unpack_serialized(reply.items)
                 seq = reply.first_seq + len(items)
                 for item in items:
@@ -45,8 +45,6 @@ class Observable:
                     if reply.error is not None:
                         raise JobFailedError(reply.error)
                     return
-                if not items:
-                    time.sleep(IDLE_POLL_S)
         finally:
             requester.close()
 
@@ -71,3 +69,14 @@ class Observable:
 
     def __repr__(self) -> str:
         return f"Observable({self.name!r})"
+
+
+def _read(requester: Requester, name: str, seq: int) -> p.ObservableItems:
+    """The items from ``seq`` on, waiting (the master pushes them) until there are some or
+    the observable ends, WAIT_HOLD_S at most. A connection lost meanwhile falls back to
+    one plain read, which raises ClusterUnreachableError if the master stays unreachable."""
+    try:
+        return requester.request(p.WaitObservable(name, seq, READ_BATCH, int(WAIT_HOLD_S * 1000)),
+                                 WAIT_HOLD_S + requester.timeout_s)
+    except ClusterUnreachableError:
+        return requester.request(p.GetObservable(name, seq, READ_BATCH))

@@ -65,6 +65,10 @@ class SequenceSource(Processor):
             self._emitted_since_start += taken
         return self.limit is not None and self.next >= self.limit
 
+    def next_deadline(self):
+        """When the next item is due (the member sleeps until then)."""
+        return self._start + (self._emitted_since_start + 1) / self.per_second
+
     def save_to_snapshot(self):
         return self.outbox.offer_to_snapshot(BroadcastKey("sequence-source-offset"), self.next)
 

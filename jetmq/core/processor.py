@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -10,7 +11,11 @@ from jetmq.core.inbox_outbox import Inbox, Outbox
 from jetmq.core.markers import Watermark
 from jetmq.core.snapshot import SnapshotContext
 
-__all__ = ["Processor", "ProcessorContext", "Progress"]
+__all__ = ["DEFAULT_POLL_S", "Processor", "ProcessorContext", "Progress"]
+
+DEFAULT_POLL_S = 0.01
+"""How often the engine calls again a processor that waits for time (its complete() or
+try_process() returned without progress) but does not say until when (`next_deadline`)."""
 
 
 class Progress(IntEnum):
@@ -197,6 +202,21 @@ class Processor:
     def finish_snapshot_restore(self) -> bool:
         """All entries were restored; False to be called again."""
         return True
+
+    def next_deadline(self) -> float | None:
+        """When this processor next needs a call although no input arrives: a
+        `time.monotonic()` deadline, or None when only input (or room in its outbox)
+        can give it work. The member's loop sleeps until the earliest deadline of its
+        processors, a message or a batch, so a waiting job costs nothing.
+
+        Asked only after a call that moved nothing, while the processor waits in
+        `complete()` (a source) or between input batches (`try_process()` overridden,
+        or items left in the inbox) and its outbox is empty. The default, for a
+        processor that declares nothing: DEFAULT_POLL_S from now, so that it is still
+        called again soon. A clock-driven processor returns when its next item or
+        watermark is due; one that works only on input returns None.
+        """
+        return time.monotonic() + DEFAULT_POLL_S
 
     def close(self) -> None:
         """Release resources. Called once at the end, whether the job succeeded or not."""

@@ -31,6 +31,7 @@ from jetmq.master.persistence import RecordWriter
 from jetmq.master.repository import JobRepository
 from jetmq.master.snapshots import SnapshotCoordinator
 from jetmq.master.store import NamedStore
+from jetmq.master.waiters import Waiters
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,8 @@ class JobCoordinator(ExecutionControl):
         self._ids = ids
         self.store = store
         self.observables = ObservableStore()
+        self.waiters = Waiters()  # clients' requests held until a job's status or an observable changes
+        self.observables.on_change = lambda name: self.waiters.changed(("observable", name))
         self.repository = repository
         self._records = RecordWriter(repository, store_io)
         self.snapshots = SnapshotCoordinator(snapshot_root, send, store_io, bulk_io, store, self._records,
@@ -86,6 +89,7 @@ class JobCoordinator(ExecutionControl):
             self.store.flush()
         self.snapshots.tick(list(self._jobs.values()), now)
         self.start_waiting_jobs(now)
+        self.waiters.expire(now)
 
     # ------------------------------------------------------------------ what others may ask
 
@@ -239,6 +243,7 @@ class JobCoordinator(ExecutionControl):
             self.snapshots.delete_all(job)  # as Jet: a finished job's snapshots go with it
             self.observables.job_ended(job.job_id, job.failure_text if status is S.FAILED else None)
             self._prune()
+        self.waiters.changed(("job", job.job_id))  # pushed to clients waiting in Job.join()
 
     def _prune(self) -> None:
         for job in self.repository.expired(list(self._jobs.values()), now_ms()):

@@ -41,23 +41,32 @@ class ObservableRecord:
 class ObservableStore:
     def __init__(self):
         self._records: dict[str, ObservableRecord] = {}
+        #: ``on_change(name)``: items came, or the observable ended (readers waiting are told)
+        self.on_change = lambda name: None
 
     def _record(self, name: str) -> ObservableRecord:
         return self._records.setdefault(name, ObservableRecord())
 
     def attach(self, name: str, job_id: int) -> None:
-        self._record(name).attach(job_id)
+        self._record(name).attach(job_id)  # no news for readers: they wait for items or the end
 
     def publish(self, name: str, items_blob: bytes) -> None:
         items = unpack_serialized(items_blob)
         if not all(isinstance(item, bytes) for item in items):
             raise JetError(f"observable '{name}': an item is not serialized")
         self._record(name).publish(items)
+        self.on_change(name)
 
     def job_ended(self, job_id: int, error: str | None) -> None:
-        for record in self._records.values():
+        for name, record in self._records.items():
             if record.job_id == job_id:
                 record.done, record.error = True, error
+                self.on_change(name)
+
+    def has_news(self, name: str, from_seq: int) -> bool:
+        """A read from ``from_seq`` would give items, or the end."""
+        record = self._record(name)
+        return record.done or from_seq < record.first_seq + len(record.items)
 
     def read(self, name: str, from_seq: int, max_items: int):
         record = self._record(name)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from jetmq import protocol as p
 from jetmq.config import JobConfig
-from jetmq.errors import SnapshotNotFoundError
+from jetmq.errors import JobNotFoundError, SnapshotNotFoundError
 from jetmq.master.coordinator import JobCoordinator
 from jetmq.names import check_path_name
 from jetmq.transport import Incoming
@@ -38,7 +38,39 @@ class ClientRequests:
             p.GetList: lambda i: reply(i, p.SerializedReply(jobs.list_blob(i.msg.name))),
             p.GetObservable: lambda i: reply(i, p.ObservableItems(
                 *jobs.read_observable(i.msg.name, i.msg.from_seq, i.msg.max_items))),
+            p.WaitJob: self._on_wait_job,
+            p.WaitObservable: self._on_wait_observable,
         }
+
+    def _on_wait_job(self, incoming: Incoming) -> None:
+        """Answered when the job's status changes (pushed from the coordinator)."""
+        msg: p.WaitJob = incoming.msg
+
+        def answer() -> None:
+            try:
+                summary = self._jobs.job(msg.job_id).summary()
+            except JobNotFoundError as e:  # pruned meanwhile
+                self._error(incoming, e)
+                return
+            self._reply(incoming, p.JobReply(summary))
+
+        if self._jobs.job(msg.job_id).status.name != msg.known_status or msg.timeout_ms <= 0:
+            answer()
+        else:
+            self._jobs.waiters.hold(("job", msg.job_id), msg.timeout_ms / 1000, answer)
+
+    def _on_wait_observable(self, incoming: Incoming) -> None:
+        """Answered when items come or the observable ends."""
+        msg: p.WaitObservable = incoming.msg
+
+        def answer() -> None:
+            self._reply(incoming, p.ObservableItems(*self._jobs.read_observable(msg.name, msg.from_seq,
+                                                                                  msg.max_items)))
+
+        if self._jobs.observables.has_news(msg.name, msg.from_seq) or msg.timeout_ms <= 0:
+            answer()
+        else:
+            self._jobs.waiters.hold(("observable", msg.name), msg.timeout_ms / 1000, answer)
 
     def _error(self, incoming: Incoming, error: Exception) -> None:
         self._reply(incoming, p.ErrorReply(type(error).__name__, str(error)))

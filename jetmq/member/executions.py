@@ -81,10 +81,6 @@ class ExecutionService:
         self._next_peer_check = 0.0
         self._next_metrics_check = 0.0
 
-    @property
-    def has_running(self) -> bool:
-        return any(r.started for r in self._executions.values())
-
     # ------------------------------------------------------------------ from the master
 
     def on_message(self, msg) -> bool:
@@ -298,6 +294,26 @@ class ExecutionService:
             if running.execution.is_done:
                 self._finish(execution_id, None)
         return progress
+
+    def next_deadline(self) -> float | None:
+        """After a step in which nothing moved: the earliest monotonic time an execution
+        needs the loop although nothing arrives (a source's next item, a watermark, a
+        metrics report); None: only messages and data wake it."""
+        earliest = None
+        for execution_id, running in list(self._executions.items()):
+            if not running.started:
+                continue
+            try:
+                deadline = running.execution.next_deadline()
+            except ExecutionFailed as e:
+                self._finish(execution_id, str(e))
+                return time.monotonic()  # step again at once
+            if running.metrics_interval_s:
+                due = max(running.next_metrics, self._next_metrics_check)
+                deadline = due if deadline is None else min(deadline, due)
+            if deadline is not None and (earliest is None or deadline < earliest):
+                earliest = deadline
+        return earliest
 
     def _finish(self, execution_id: int, failure: str | None, initialized: bool = True) -> None:
         if initialized:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import math
 import os
 import signal
 import time
@@ -37,11 +38,12 @@ class ExitCode(enum.IntEnum):
 
 #: How long a member that got SIGTERM waits for the master to move its jobs away.
 LEAVE_TIMEOUT_S = 60.0
-#: Upper bound on one poll of the main loop when no execution runs.
+#: Upper bound on one poll of the main loop: the member's own timers (peer checks,
+#: leaving) run at least this often.
 MAIN_TICK_S = 0.1
-#: Upper bound on one poll while executions run but made no progress: sources that
-#: emit on a clock (item_stream) are woken this often.
-ACTIVE_IDLE_S = 0.001
+#: The shortest sleep after a step that moved nothing although a processor said it was
+#: due: a wrong deadline costs a wake-up a millisecond, never a spinning loop.
+MIN_WAIT_S = 0.001
 
 
 class MemberRuntime:
@@ -52,6 +54,7 @@ class MemberRuntime:
         self._dump_requested: list = []  # SIGUSR1: log every tasklet's state (a diagnostic)
         self._sigterms = 0
         self._leave_asked: float | None = None  # when SIGTERM asked the master to let us go
+        self._stepped_when_due = False  # the last idle step ran at once, a deadline being due
         self.refusal: str | None = None  # why the master refused this member, if it did
 
     def run(self) -> int:
@@ -95,15 +98,17 @@ class MemberRuntime:
         return int(self._exit_code)
 
     def _loop(self, poller: Poller) -> None:
-        """Run executions; wait on the sockets only when no tasklet made progress."""
+        """Run executions; when no tasklet made progress, sleep in the poller until a
+        socket is readable or the earliest deadline the executions declare is due."""
         link = self.link
         while self._exit_code is None:
-            link.main_alive_at = time.monotonic()  # read by the link thread for its heartbeats
+            link.main_alive_at = step_started = time.monotonic()  # read by the link thread for its heartbeats
             progress = self.executions.step()
             if progress:
+                self._stepped_when_due = False
                 timeout = 0.0
             else:
-                timeout = ACTIVE_IDLE_S if self.executions.has_running else MAIN_TICK_S
+                timeout = self._idle_timeout(step_started)
             for ready in poller.poll(timeout):
                 if ready is self._pipe:
                     self._drain_pipe()
@@ -125,6 +130,27 @@ class MemberRuntime:
             if self._dump_requested:
                 self._dump_requested.clear()
                 log.warning("state on SIGUSR1:\n%s", self.executions.describe())
+
+    def _idle_timeout(self, step_started: float) -> float:
+        """How long to sleep after a step that moved nothing: until the executions' next
+        deadline or the next push of job logs (MAIN_TICK_S at most), rounded up to the poller's whole milliseconds so
+        that the loop wakes when the deadline is due, not just before it."""
+        deadline = self.executions.next_deadline()
+        logs_due = self.job_logs.wake_at()  # per-job log lines waiting to go to the master
+        if logs_due is not None and (deadline is None or logs_due < deadline):
+            deadline = logs_due
+        if deadline is None:
+            return MAIN_TICK_S
+        if deadline <= step_started:
+            return MIN_WAIT_S  # due before the step, yet nothing moved
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:  # it became due during the step: step again at once, but only once
+            if self._stepped_when_due:
+                return MIN_WAIT_S
+            self._stepped_when_due = True
+            return 0.0
+        self._stepped_when_due = False
+        return min(MAIN_TICK_S, (math.ceil(remaining * 1000) + 0.5) / 1000)
 
     def _on_sigterm(self, _signum, _frame) -> None:
         self._sigterms += 1

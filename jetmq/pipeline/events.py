@@ -191,6 +191,28 @@ class EventTimeMapper:
                 self.emitted = wm
                 out.append(Watermark(wm))
 
+    def next_idle_deadline(self, now: float, now_wall_ms: float) -> float | None:
+        """When `on_idle` next has a watermark to give if no item comes meanwhile: a
+        `time.monotonic()` time (`now` or earlier: at once), or None for never. The
+        member's loop sleeps until then (`Processor.next_deadline`)."""
+        if self.kind == NONE:
+            return None
+        slack = 0.0001  # the clocks are read in whole ms by on_idle: wake just after, not before
+        if self.kind == INGESTION:
+            due_wall_ms = self.emitted + self._throttle + self._lag
+            return now + max(0.0, (due_wall_ms - now_wall_ms) / 1000) + slack
+        last = self._last_item_at
+        top = self.top
+        if top != NO_WATERMARK and top - self._lag > self.emitted:  # one withheld by the throttle
+            return max(now, last + self._throttle / 1000)  # on_idle gives it after a throttle's pause
+        if now - last < self._idle_s:
+            return last + self._idle_s
+        if self._last_item_wall_ms is None or top == NO_WATERMARK:  # the watermark follows the wall clock
+            due_wall_ms = self.emitted + self._throttle + self._lag
+            return now + max(0.0, (due_wall_ms - now_wall_ms) / 1000) + slack
+        needed_ms = self.emitted + self._throttle - (top - self._lag)  # of idleness past the last item
+        return max(now, last + needed_ms / 1000 + slack)
+
     def on_idle(self, now: float, now_wall_ms: int) -> Watermark | None:
         """The watermark to emit when a call found no item: after a pause of a throttle
         period, a withheld one, or (after the idle timeout) one advanced by the wall

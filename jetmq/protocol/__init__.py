@@ -16,3 +16,4 @@ from jetmq.protocol.codec import (
 from jetmq.protocol.cluster import *  # noqa: F401,F403 (the messages)
 from jetmq.protocol.jobs import *  # noqa: F401,F403 (the messages)
 from jetmq.protocol.logs import *  # noqa: F401,F403 (the messages)
+from jetmq.protocol.waits import *  # noqa: F401,F403 (the messages)

@@ -68,6 +68,9 @@ class PacedSource(Processor):
         self.next += self.outbox.offer_many(range(self.next, end))
         return self.next >= self.count
 
+    def next_deadline(self):
+        return self.last + 0.001  # the next millisecond's items
+
     def save_to_snapshot(self):
         return self.outbox.offer_to_snapshot(BroadcastKey(self.context.global_index), self.next)
 

@@ -16,6 +16,7 @@ is bounded by its credits whatever a peer sends.
 from __future__ import annotations
 
 import struct
+import time
 from collections import deque
 from typing import Callable
 
@@ -35,6 +36,9 @@ INITIAL_CREDITS = 16_384
 GRANT_BATCH = INITIAL_CREDITS // 4
 #: Most items a sender puts in one network batch.
 MAX_BATCH_ITEMS = 4096
+#: How soon a sender tries again a batch its connection's queue refused (the peer not
+#: connected yet, or slow to read).
+SEND_RETRY_S = 0.001
 #: Pickled batches at least this large are lz4-compressed (smaller ones do not pay:
 #: see scripts/bench).
 COMPRESS_MIN_BYTES = 8192
@@ -114,6 +118,13 @@ class SenderTasklet:
             return Progress.DONE
         return Progress.of(progress, False)
 
+    def wake_at(self) -> float | None:
+        """A batch that the connection refused (its queue full) is tried again soon;
+        otherwise input or a credit frame wakes this tasklet."""
+        if self._buffer and self.credits > 0:
+            return time.monotonic() + SEND_RETRY_S
+        return None
+
     def _send_buffer(self) -> bool:
         buffer = self._buffer
         count = min(len(buffer), self.credits)
@@ -187,6 +198,9 @@ class ReceiverTasklet:
                 self._done = True
                 return Progress.DONE
         return Progress.of(progress, False)
+
+    def wake_at(self) -> float | None:
+        return None  # batches arrive on the data socket; room, from local consumers
 
     def __repr__(self) -> str:
         return f"ReceiverTasklet({self.name}, {len(self._incoming)} batches waiting)"

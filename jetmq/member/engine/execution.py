@@ -317,6 +317,24 @@ class Execution:
                 self._snapshot_done(tasklet, self.snapshot_request.snapshot_id)
         return progress
 
+    def next_deadline(self) -> float | None:
+        """After a step in which nothing moved: the earliest time a tasklet needs a call
+        although no message, batch or credit arrives (None: only those wake it)."""
+        earliest = None
+        try:
+            for tasklet in self.tasklets:
+                CURRENT.context = getattr(tasklet, "context", None)
+                deadline = tasklet.wake_at()
+                if deadline is not None and (earliest is None or deadline < earliest):
+                    earliest = deadline
+        except Exception as e:
+            where = getattr(tasklet, "where", repr(tasklet))
+            log.error("%s failed:\n%s", where, traceback.format_exc())
+            raise ExecutionFailed(failure_text(where, e)) from e
+        finally:
+            CURRENT.context = None
+        return earliest
+
     def close(self) -> None:
         for tasklet in self.processor_tasklets:
             if tasklet.context.metrics:

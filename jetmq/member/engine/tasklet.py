@@ -116,6 +116,8 @@ class ProcessorTasklet:
         if restored_entries:
             restored_batches = (restored_entries[i:i + RESTORE_BATCH_ENTRIES]
                                 for i in range(0, len(restored_entries), RESTORE_BATCH_ENTRIES))
+        #: try_process() may have work without input (timers): then ask next_deadline()
+        self._overrides_try_process = type(processor).try_process is not Processor.try_process
         self._restoring = iter(restored_batches) if restored_entries or restored_batches is not None else None
         if self._restoring is not None:
             self.state = T.RESTORE
@@ -192,11 +194,26 @@ class ProcessorTasklet:
             if self.outbox.offer(DONE_ITEM):
                 self._transition(T.END)
             progress = True
-        if self.state is T.END:
-            self._flush()
-            if not self.outbox.total_size():
-                return Progress.DONE
+        # what this turn emitted goes downstream now, a partial batch too: the consumer
+        # runs later in the same step rather than a step later
+        if self.outbox.total_size():
+            progress |= self._flush()
+        if self.state is T.END and not self.outbox.total_size():
+            return Progress.DONE
         return Progress.of(progress, False)
+
+    def wake_at(self) -> float | None:
+        """After a step in which nothing moved: when this tasklet needs a call although
+        no input, credit or message arrives (a monotonic deadline), or None."""
+        if self.outbox.total_size():
+            return None  # blocked downstream: a consumer's progress or a credit frees it
+        state = self.state
+        if state is T.COMPLETE:
+            return self.processor.next_deadline()
+        if state is T.PROCESS_INPUT:
+            if self._inbox or self._overrides_try_process:
+                return self.processor.next_deadline()
+        return None
 
     def _flush(self) -> bool:
         outbox = self.outbox

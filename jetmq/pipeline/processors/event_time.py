@@ -14,10 +14,14 @@ from itertools import islice
 
 from jetmq.core.inbox_outbox import Inbox
 from jetmq.core.markers import Watermark
-from jetmq.core.processor import Processor
+from jetmq.core.processor import DEFAULT_POLL_S, Processor
 from jetmq.pipeline.events import EventTimeMapper, EventTimePolicy, wall_ms
 
 __all__ = ["InsertWatermarksProcessor", "SegmentEmitter", "StreamSourceProcessor"]
+
+#: How soon a streaming source that cannot tell when it has more (a socket, a
+#: SourceBuilder's fill function) is called again after a call that found entries.
+FAST_POLL_S = 0.001
 
 
 class SegmentEmitter(Processor):
@@ -73,6 +77,7 @@ class StreamSourceProcessor(SegmentEmitter):
         self._policy = policy
         self.active = True
         self.ended = False
+        self._poll_s = DEFAULT_POLL_S  # see fill_deadline()
 
     def init_hook(self) -> None:
         self._init_segments()
@@ -107,6 +112,7 @@ class StreamSourceProcessor(SegmentEmitter):
             return False
         now = time.monotonic()
         raw = self.fill(room, now)
+        self._poll_s = FAST_POLL_S if raw else min(2 * self._poll_s, DEFAULT_POLL_S)
         if raw:
             if self.native_timestamps and self._mapper.kind != "native":
                 raw = [item for _ts, item in raw]
@@ -124,6 +130,27 @@ class StreamSourceProcessor(SegmentEmitter):
         if not self._emit_pending():
             return False
         return self.save_state()
+
+    def fill_deadline(self, now: float) -> float | None:
+        """When `fill` may next have entries (a `time.monotonic()` time; None: never
+        without a call for another reason). The default, for a source that cannot
+        tell (it polls something outside): FAST_POLL_S after a call that found
+        entries, twice as long after each call that found none, DEFAULT_POLL_S at most."""
+        return now + self._poll_s
+
+    def next_deadline(self) -> float | None:
+        if not self.active:
+            return None
+        now = time.monotonic()
+        if self._segments:
+            return now
+        mapper = self._mapper.next_idle_deadline(now, time.time() * 1000)
+        if self.ended:
+            return mapper
+        fill = self.fill_deadline(now)
+        if fill is None or mapper is None:
+            return fill if mapper is None else mapper
+        return min(fill, mapper)
 
 
 class InsertWatermarksProcessor(SegmentEmitter):
@@ -152,6 +179,12 @@ class InsertWatermarksProcessor(SegmentEmitter):
         if watermark is not None:
             self._segments.append(watermark)
         return self._emit_pending()
+
+    def next_deadline(self) -> float | None:
+        now = time.monotonic()
+        if self._segments:
+            return now
+        return self._mapper.next_idle_deadline(now, time.time() * 1000)
 
     def try_process_watermark(self, watermark: Watermark) -> bool:
         return True  # upstream watermarks (none for a batch) give way to this stage's own

@@ -63,6 +63,9 @@ class _BatchingSinkProcessor(Processor):
             self._flush(self.context.snapshot_context.current_snapshot_id + 1)
         return True
 
+    def next_deadline(self) -> float | None:
+        return None  # try_process() flushes when the input pauses: only input gives it work
+
     def save_to_snapshot(self) -> bool:
         if self._buffer:  # the items before this barrier belong to the snapshot being taken
             self._flush(self.context.snapshot_context.current_snapshot_id)
@@ -234,6 +237,9 @@ class WriteFilesProcessor(Processor):
             self._dirty = False
         return True
 
+    def next_deadline(self) -> float | None:
+        return None  # only input gives it work
+
     def snapshot_commit_prepare(self) -> bool:
         if self._exactly_once:
             snapshot_id = self.context.snapshot_context.current_snapshot_id
@@ -336,6 +342,12 @@ class TimestampStrippingSink(Processor):
             if self._inbox:
                 return False
         return self.inner.try_process()
+
+    def next_deadline(self) -> float | None:
+        # as the engine asks a processor itself: only one with work besides input (or items left)
+        if self._inbox or type(self.inner).try_process is not Processor.try_process:
+            return self.inner.next_deadline()
+        return None
 
     def try_process_watermark(self, watermark) -> bool:
         return self.inner.try_process_watermark(watermark)

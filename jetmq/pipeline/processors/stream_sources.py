@@ -11,6 +11,7 @@ import logging
 import os
 import select
 import socket
+import time
 from collections.abc import Callable, Iterator
 from fnmatch import fnmatchcase
 from typing import Any
@@ -91,6 +92,11 @@ class ItemStreamProcessor(StreamSourceProcessor):
 
     def save_state(self) -> bool:
         return self.outbox.offer_to_snapshot(_ITEM_STREAM_KEY, (self.sequence, self.origin))
+
+    def fill_deadline(self, now: float) -> float | None:
+        """When the next item's timestamp comes (the member sleeps until then)."""
+        due_ms = self.origin + self.sequence * 1000 // self._rate
+        return now + max(0.0, (due_ms - time.time() * 1000) / 1000)
 
     def restore_from_snapshot(self, inbox: Inbox) -> None:
         for key, value in inbox.take():
@@ -178,6 +184,9 @@ class FileWatcherProcessor(StreamSourceProcessor):
                 self._more.append(name)
                 break
         return lines
+
+    def fill_deadline(self, now: float) -> float | None:
+        return now if self._more else self._next_scan
 
     def _read(self, name: str, lines: list[str]) -> bool:
         """Append the complete lines after the file's offset (one chunk); True if it has more."""
