@@ -7,7 +7,7 @@ from bench.report import print_table
 
 BENCHMARKS = ["detection", "shuffle", "wordcount", "metrics", "multihost", "lifecycle", "cli_startup", "recovery",
               "snapshots", "control_plane", "latency", "idle"]
-ON_REQUEST: list[str] = []  # run only when named
+ON_REQUEST = ["nexmark"]  # minutes long: run only when named (scripts/bench nexmark)
 
 
 def main() -> None:

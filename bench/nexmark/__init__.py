@@ -15,7 +15,16 @@ plain-Python references over the same events.
                                                                  window_ms=2_000, period_ms=1_000))
 
 Modules: model (the Person, Auction and Bid tuples), generator (the stream, and the
-jetmq source), queries (q0-q8 as pipelines), reference (q0-q8 in plain Python).
+jetmq source), queries (q0-q8 as pipelines), reference (q0-q8 in plain Python); the
+bench (`scripts/bench nexmark`, docs/benchmarks.md): bench (the run and its table),
+harness (result summaries, the check, percentiles), jet_runner and bytewax_runner
+(one query on each engine), bytewax_queries (q0-q8 as Bytewax dataflows), chart.
 The members import these modules by name: run from the repository's root (as the
 tests and scripts/bench do), or put it on PYTHONPATH.
 """
+
+
+def run():
+    """The NEXMark bench (python -m bench nexmark): see bench.nexmark.bench."""
+    from bench.nexmark.bench import run as run_bench
+    return run_bench()

@@ -35,7 +35,9 @@ Two passes over the stages, in the order they were made (which is topological):
                      session: session-window-drop-late (local edge in:
                      drops events behind its own stream's watermark) ->
                      distributed partitioned by the grouping key (all-to-
-                     one when not keyed) -> one session-window vertex
+                     one when not keyed) -> one session-window vertex;
+                     a map/filter/peek chain feeding only the session
+                     window runs in the drop-late vertex
    rolling_aggregate one vertex; distributed partitioned by key (or by the
                      constant None: one processor) edge in
    ================  =========================================================
@@ -200,13 +202,18 @@ def _plan_fusion(stages: list[Stage]) -> tuple[dict[int, _FusedVertex], dict[int
             fused[stage._index] = group
         elif isinstance(t, (MergeTransform, RebalanceTransform, HashJoinTransform)):
             fused[stage._index] = _FusedVertex(stage)
-        elif isinstance(t, AggregateTransform):
+        elif isinstance(t, AggregateTransform) or _is_session(t):
             up = stage._upstreams[0]._index
             group = fused.get(up)
-            if group is not None and consumers[up] == 1 and isinstance(group.head._transform, ChainTransform):
+            if group is not None and consumers[up] == 1 and isinstance(group.head._transform, ChainTransform) \
+                    and (isinstance(t, AggregateTransform) or all(kind != "flat_map" for kind, _ in group.steps)):
                 group.absorbed = True
                 absorbed[stage._index] = group
     return fused, absorbed
+
+
+def _is_session(t: Any) -> bool:
+    return isinstance(t, WindowAggregateTransform) and t.window.is_session
 
 
 def _lower_fused(b: _DagBuilder, group: _FusedVertex, out: dict[int, str]) -> None:
@@ -248,7 +255,8 @@ def _lower_stage(b: _DagBuilder, stage: Stage, ups: list[str], chain: _FusedVert
     if isinstance(t, StreamSourceTransform):
         return b.vertex(t.source.name, t.source.supplier(t.policy), t.source.local_parallelism)
     if isinstance(t, SinkTransform):
-        supplier = partial(TimestampStrippingSink, t.sink.supplier) if ts else t.sink.supplier
+        supplier = partial(TimestampStrippingSink, t.sink.supplier) if ts and not t.sink.receives_timestamps \
+            else t.sink.supplier
         sink = b.vertex(t.sink.name, supplier, t.sink.local_parallelism)
         b.add(b.edge(ups[0], sink))
         return None
@@ -257,7 +265,7 @@ def _lower_stage(b: _DagBuilder, stage: Stage, ups: list[str], chain: _FusedVert
         b.add(b.edge(ups[0], vertex))
         return vertex
     if isinstance(t, WindowAggregateTransform):
-        return _lower_window(b, t, ups[0], ts)
+        return _lower_window(b, t, ups[0], ts, () if chain is None else tuple(chain.steps))
     if isinstance(t, RollingAggregateTransform):
         vertex = b.vertex(f"rolling-{op_name(t.op)}", partial(RollingAggregateProcessor, t.op, t.key_fn, ts))
         key_fn = _none_key if t.key_fn is None else _item_key(t.key_fn, ts)
@@ -299,7 +307,8 @@ def _lower_stage(b: _DagBuilder, stage: Stage, ups: list[str], chain: _FusedVert
     raise TypeError(f"no lowering for transform {t!r}")
 
 
-def _lower_window(b: _DagBuilder, t: WindowAggregateTransform, up: str, ts: bool) -> str:
+def _lower_window(b: _DagBuilder, t: WindowAggregateTransform, up: str, ts: bool,
+                  pre_steps: tuple[Step, ...] = ()) -> str:
     """Sliding and tumbling windows, as Jet's two-stage SlidingWindowP: accumulate
     frames where the items are, then combine them per key behind a distributed
     partitioned edge. Session windows, as Jet's SessionWindowP, in one stage behind a
@@ -307,10 +316,15 @@ def _lower_window(b: _DagBuilder, t: WindowAggregateTransform, up: str, ts: bool
     first stage could not know how early a session still open upstream on another
     member starts, so a second one would split sessions across members. Late events are
     dropped before that edge, against their own stream's watermark, so that what is late
-    does not depend on how fast other members' watermarks travel."""
+    does not depend on how fast other members' watermarks travel; the map / filter /
+    peek chain feeding only a session window (`pre_steps`) runs in that drop-late
+    vertex ("map-session-window-drop-late-counting"), saving a local edge and a
+    tasklet per member (measured on NEXMark q4: see docs/benchmarks.md)."""
     name, window, keyed = op_name(t.op), t.window, t.key_fn is not None
     if window.is_session:
-        drop_late = b.vertex(f"session-window-drop-late-{name}", DropLateEventsProcessor)
+        prefix = "".join(f"{kind}-" for kind, _ in pre_steps)
+        drop_late = b.vertex(f"{prefix}session-window-drop-late-{name}",
+                             partial(DropLateEventsProcessor, pre_steps))
         b.add(b.edge(up, drop_late))
         vertex = b.vertex(f"session-window-{name}", partial(SessionWindowProcessor, window, t.op, t.key_fn))
         edge = b.edge(drop_late, vertex).distributed()

@@ -30,6 +30,10 @@ class Sink:
     name: str
     supplier: Callable[[], Processor]
     local_parallelism: int = 1
+    receives_timestamps: bool = False
+    """On a stage with timestamps, hand the processor the `(ts, item)` events as they
+    are (e.g. a sink measuring latency from each result's event time) instead of bare
+    items."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:

@@ -45,6 +45,7 @@ from jetmq.core.snapshot import BroadcastKey
 from jetmq.pipeline.aggregate import AggregateOperation
 from jetmq.pipeline.events import NO_WATERMARK, WindowResult
 from jetmq.pipeline.processors.aggregation import SavesEntries, is_counting
+from jetmq.pipeline.processors.fused import Step, compile_chain
 from jetmq.pipeline.windows import SessionTable, WindowDefinition, window_ends_to_emit
 
 __all__ = [
@@ -252,19 +253,33 @@ class DropLateEventsProcessor(Processor):
     lateness against the watermark coalesced over every member, which may lag this one:
     without this stage, whether an item is late would depend on how fast other members'
     watermarks travel. An event not late here is never late there (its own stream's
-    watermarks reach the session processor in order, ahead of it)."""
+    watermarks reach the session processor in order, ahead of it).
+
+    `pre_steps`, a chain of map / filter / peek steps (at most one output per input)
+    that fed only this window, runs here first, on the same events, instead of in a
+    vertex of its own before a local edge."""
 
     watermark = NO_WATERMARK
 
+    def __init__(self, pre_steps: tuple[Step, ...] = ()) -> None:
+        self._pre_steps = tuple(pre_steps)
+        self._chain: Callable[..., Iterator[Any]] | None = None
+
+    def init_hook(self) -> None:
+        if self._pre_steps:
+            self._chain = compile_chain(self._pre_steps, self.context.logger.info, timestamped=True)
+
     def process(self, ordinal: int, inbox: Inbox) -> None:
-        outbox, wm, late = self.outbox, self.watermark, 0
-        while inbox:
-            event = inbox.peek()
-            if event[0] < wm:
-                late += 1
-            elif not outbox.offer(event):
-                break
-            inbox.poll()
+        room = self.outbox.room()
+        if not room:
+            return
+        events = inbox.take(room)  # at most one output per event: all of them fit
+        if self._chain is not None:
+            events = list(self._chain(events))
+        wm = self.watermark
+        kept = [event for event in events if event[0] >= wm]
+        self.outbox.offer_many(kept)
+        late = len(events) - len(kept)
         if late:
             metrics = self.context.metrics
             metrics[LATE] = metrics.get(LATE, 0) + late
