@@ -141,7 +141,11 @@ def run_chaos(seconds: float, interval: float, members: int = 3, rate: int = 500
             start = time.monotonic()
             while time.monotonic() - start < seconds:
                 time.sleep(interval * rng.uniform(0.5, 1.5))  # the pace of the faults
-                victim = rng.choice(cluster.cluster().members)
+                alive = cluster.cluster().members
+                if not alive:  # every member is being replaced (a loaded machine): no one to fault this round
+                    log(f"[{time.monotonic() - start:5.1f} s] no member to fault")
+                    continue
+                victim = rng.choice(alive)
                 if rng.random() < pause_probability:  # it comes back by itself: no replacement
                     _pause(victim.pid, HEARTBEAT_TIMEOUT_MS / 1000 + 0.5)
                     pauses += 1
