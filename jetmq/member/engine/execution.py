@@ -234,7 +234,8 @@ class Execution:
         """A batch of ``count`` items from another member; DataPlaneViolation if it broke the rules."""
         receiver = self.receivers.get((edge_index, member))
         if receiver is None:
-            log.warning("dropped a batch for unknown edge %d from member %d", edge_index, member)
+            log.warning("dropped a batch for unknown edge %d from member %d", edge_index, member,
+                        extra={"job_id": self.plan.job_id})
         else:
             receiver.enqueue(kind, count, payload)
 
@@ -303,7 +304,7 @@ class Execution:
                     self._carry(tasklet)
             except Exception as e:
                 where = getattr(tasklet, "where", repr(tasklet))
-                log.error("%s failed:\n%s", where, traceback.format_exc())
+                log.error("%s failed:\n%s", where, traceback.format_exc(), extra={"job_id": self.plan.job_id})
                 raise ExecutionFailed(failure_text(where, e)) from e
             if result is Progress.DONE:
                 finished.append(tasklet)
@@ -329,7 +330,7 @@ class Execution:
                     earliest = deadline
         except Exception as e:
             where = getattr(tasklet, "where", repr(tasklet))
-            log.error("%s failed:\n%s", where, traceback.format_exc())
+            log.error("%s failed:\n%s", where, traceback.format_exc(), extra={"job_id": self.plan.job_id})
             raise ExecutionFailed(failure_text(where, e)) from e
         finally:
             CURRENT.context = None
@@ -338,11 +339,12 @@ class Execution:
     def close(self) -> None:
         for tasklet in self.processor_tasklets:
             if tasklet.context.metrics:
-                log.info("metrics of %s: %s", tasklet.where, tasklet.context.metrics)
+                log.info("metrics of %s: %s", tasklet.where, tasklet.context.metrics,
+                         extra={"job_id": self.plan.job_id})
             try:
                 tasklet.close()
             except Exception:
-                log.exception("closing %s failed", tasklet.where)
+                log.exception("closing %s failed", tasklet.where, extra={"job_id": self.plan.job_id})
         CURRENT.context = None
 
 
