@@ -126,6 +126,12 @@ class ProcessRegistry:
         self._handles.append(handle)
         return handle
 
+    def add_cluster(self, cluster) -> None:
+        """Register a started jetmq.Cluster's master and its members."""
+        self.add(cluster.master_pid)
+        for member in cluster.cluster().members:
+            self.add(member.pid)
+
     def kill_all(self) -> None:
         targets: dict[int, psutil.Process] = {}
         for handle in self._handles:
@@ -212,9 +218,7 @@ def cluster(processes, monkeypatch):
     instance.start()
     monkeypatch.setenv("JET_KEY_FILE", str(instance.key_file))
     try:
-        processes.add(instance.master_pid)
-        for member in instance.cluster().members:
-            processes.add(member.pid)
+        processes.add_cluster(instance)
         yield instance
     finally:
         _resume(instance)

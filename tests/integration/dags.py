@@ -134,3 +134,19 @@ def counting_dag(map_name: str, count: int, per_ms: int = 5, stall_dir: str | No
     counter = dag.new_vertex("counter", lambda: StallingCounter(map_name, stall_dir, stall_in))
     dag.edge(Edge.between(source, counter).distributed().partitioned(lambda x: x % KEYS))
     return dag
+
+
+def bad_item(x):
+    """The map of failing_pipeline(): raises on item 7."""
+    if x == 7:
+        raise ValueError(f"bad item {x}")
+    return x
+
+
+def failing_pipeline():
+    """A batch job whose map raises ValueError("bad item 7"): it ends FAILED."""
+    from jetmq.pipeline import Pipeline, Sinks, Sources
+
+    p = Pipeline()
+    p.read_from(Sources.items(list(range(20)))).map(bad_item).write_to(Sinks.list("never"))
+    return p

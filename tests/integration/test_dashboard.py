@@ -20,10 +20,10 @@ import pytest
 
 import jetmq
 from jetmq import JobConfig, JobStatus
-from jetmq.pipeline import Pipeline, Sinks, Sources
 from jetmq.testing import wait_until
 
 from tests.integration import chromium
+from tests.integration.dags import failing_pipeline
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -31,18 +31,6 @@ WAIT_S = 40
 JOBS_DIR = Path(__file__).parent / "jobs"
 #: The vertices of jobs/dashboard_job.py's pipeline, and its one partitioned edge.
 VERTICES = ["item-stream", "map-filter", "window-accumulate-counting", "window-combine-counting", "noop-sink"]
-
-
-def bad_item(x):
-    if x == 7:
-        raise ValueError(f"bad item {x}")
-    return x
-
-
-def failing_pipeline() -> Pipeline:
-    p = Pipeline()
-    p.read_from(Sources.items(list(range(20)))).map(bad_item).write_to(Sinks.list("never"))
-    return p
 
 
 class Page:

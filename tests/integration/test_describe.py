@@ -14,8 +14,8 @@ import pytest
 
 import jetmq
 from jetmq import JobConfig, JobStatus
-from jetmq.pipeline import Pipeline, Sinks, Sources
 from jetmq.testing import sequence_dag, wait_until
+from tests.integration.dags import failing_pipeline
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -44,18 +44,6 @@ def fields(text: str) -> dict[str, str]:
         label, _, value = line.partition(":")
         found[label] = value.strip()
     return found
-
-
-def bad_item(x):
-    if x == 7:
-        raise ValueError(f"bad item {x}")
-    return x
-
-
-def failing_pipeline() -> Pipeline:
-    p = Pipeline()
-    p.read_from(Sources.items(list(range(20)))).map(bad_item).write_to(Sinks.list("never"))
-    return p
 
 
 def test_a_job_whose_map_raised_is_described_failed_with_the_exception_also_after_the_master_restarts(

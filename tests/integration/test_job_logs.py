@@ -17,6 +17,7 @@ import pytest
 from jetmq import JobConfig, JobStatus
 from jetmq.pipeline import Pipeline, Sinks, Sources
 from jetmq.testing import wait_until
+from tests.integration.dags import failing_pipeline
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -38,12 +39,6 @@ def identity(x):
 
 def sequence_of(_timestamp_ms, sequence):
     return sequence
-
-
-def bad_item(x):
-    if x == 7:
-        raise ValueError(f"bad item {x}")
-    return x
 
 
 def shout_stream(x):
@@ -153,7 +148,7 @@ def test_tail_and_member_select_lines_and_bad_ones_are_errors(cluster, shouted):
                           (["no-such-job"], "No job with name or id 'no-such-job' was found")]:
         result = jet(cluster, "logs", *args)
         assert result.returncode == 1, (args, result.stdout, result.stderr)
-        assert result.stderr.startswith(f"ERROR: ") and message in result.stderr, result.stderr
+        assert result.stderr.startswith("ERROR: ") and message in result.stderr, result.stderr
         assert result.stdout == ""
 
 
@@ -208,9 +203,7 @@ def test_lines_of_a_member_that_died_are_still_shown(cluster, shouted):
 
 def test_the_failure_of_a_job_and_its_traceback_are_in_its_logs(cluster):
     # Given a job whose map raised
-    p = Pipeline()
-    p.read_from(Sources.items(range(20))).map(bad_item).write_to(Sinks.list("never"))
-    job = cluster.new_job(p, JobConfig(name="bad-map"))
+    job = cluster.new_job(failing_pipeline(), JobConfig(name="bad-map"))
     wait_until(lambda: job.status is JobStatus.FAILED, WAIT_S, lambda: f"the job is {job.status}")
     # When its logs are shown
     result = jet(cluster, "logs", "bad-map")

@@ -72,9 +72,7 @@ def web_cluster(processes, monkeypatch, free_port):
     instance.web_port = port
     monkeypatch.setenv("JET_KEY_FILE", str(instance.key_file))
     try:
-        processes.add(instance.master_pid)
-        for member in instance.cluster().members:
-            processes.add(member.pid)
+        processes.add_cluster(instance)
         yield instance
     finally:
         instance.stop()
