@@ -6,6 +6,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import Any
 
 from jetmq.core.inbox_outbox import Inbox, Outbox
 from jetmq.core.markers import Watermark

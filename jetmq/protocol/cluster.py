@@ -1,8 +1,6 @@
 """Messages of membership and of the cluster itself (members, clients, master)."""
 from __future__ import annotations
 
-import typing
-
 from jetmq.protocol.codec import message, nested
 
 
