@@ -19,6 +19,7 @@ from jetmq import serialization
 from jetmq.member.engine.dataplane import (CREDIT, HEADER, KIND_BATCH, KIND_BATCH_LZ4, KIND_CREDIT, KIND_PING,
                                            KIND_PONG, DataPlaneViolation)
 from jetmq.member.engine.execution import Execution, ExecutionFailed, Plan, failure_text
+from jetmq.ids import id_to_string
 from jetmq.member import joblogs, metrics
 from jetmq.member.snapshots import MemberSnapshots, StagedOutput
 from jetmq.storage.snapshots import SnapshotDamagedError
@@ -110,7 +111,7 @@ class ExecutionService:
                 running.execution.commit_snapshot(msg.success)
         elif isinstance(msg, p.TerminateExecution):
             if msg.execution_id in self._executions:
-                log.info("execution %d terminated: %s", msg.execution_id, msg.reason)
+                log.info("execution %s terminated: %s", id_to_string(msg.execution_id), msg.reason)
                 self._final_metrics(msg.execution_id)
                 self._remove(msg.execution_id)
             # answer also for an execution already gone, so the master never waits in vain
@@ -142,7 +143,7 @@ class ExecutionService:
             self._send_to_master(p.ExecutionInitialized(msg.execution_id, str(e)))
             return
         except Exception as e:
-            log.exception("cannot initialise execution %d", msg.execution_id)
+            log.exception("cannot initialise execution %s", id_to_string(msg.execution_id))
             self._send_to_master(p.ExecutionInitialized(msg.execution_id, failure_text("initialising the job", e)))
             return
         running = RunningExecution(execution, dealers, members=msg.members,
@@ -192,7 +193,7 @@ class ExecutionService:
                                     f"down for {now - dealer.down_since:.0f} s")
             if lost is not None:
                 member, reason = lost
-                log.warning("execution %d stops: %s", execution_id, reason)
+                log.warning("execution %s stops: %s", id_to_string(execution_id), reason)
                 self._remove(execution_id)
                 self._send_to_master(p.PeerUnreachable(execution_id, member.uuid, member.address, reason))
 
@@ -207,7 +208,7 @@ class ExecutionService:
             files = self.snapshots.write(plan.job_id, snapshot_id, plan.member_index, entries,
                                          running.staged.up_to(snapshot_id))
         except OSError as e:
-            log.warning("execution %d: cannot write snapshot %d: %s", execution_id, snapshot_id, e)
+            log.warning("execution %s: cannot write snapshot %d: %s", id_to_string(execution_id), snapshot_id, e)
             self._send_to_master(p.SnapshotPhase1Done(execution_id, snapshot_id,
                                                       f"member {self._uuid} cannot write it: {e.strerror or e}", None))
             return
@@ -247,8 +248,8 @@ class ExecutionService:
             if running.identities.get(member) != peer or (
                     peer_key is not None and 0 <= member < len(running.members)
                     and running.members[member].curve_key.encode() != peer_key):
-                log.warning("dropped a batch of execution %d that claims to come from member %d on another "
-                            "member's connection", execution_id, member)
+                log.warning("dropped a batch of execution %s that claims to come from member %d on another "
+                            "member's connection", id_to_string(execution_id), member)
                 continue
             try:
                 running.execution.on_batch(edge_index, member, kind, count, payload)
@@ -328,7 +329,7 @@ class ExecutionService:
             except OSError as e:
                 failure = f"member {self._uuid} cannot write its exactly-once output: {e.strerror or e}"
         if failure is not None:
-            log.warning("execution %d failed: %s", execution_id, failure)
+            log.warning("execution %s failed: %s", id_to_string(execution_id), failure)
         self._remove(execution_id, linger_ms=DATA_LINGER_MS if failure is None else 0)
         if failure is None:
             self._completed.append(execution_id)
@@ -370,7 +371,7 @@ class ExecutionService:
             data = metrics.report(running.execution, self._uuid, [m.address for m in running.members],
                                   running.start_time, running.completion_time)
         except Exception:  # metrics must never stop a job
-            log.exception("cannot collect the metrics of execution %d", execution_id)
+            log.exception("cannot collect the metrics of execution %s", id_to_string(execution_id))
             return
         self._send_to_master(p.ExecutionMetrics(execution_id, data))
 

@@ -6,7 +6,8 @@ A member log line is about job J when
   user functions log with ``logging`` and what they print, since ``sys.stdout`` and
   ``sys.stderr`` are replaced by writers that turn complete lines into log records
   (loggers ``stdout`` and ``stderr``);
-- or its message names an execution of J as ``execution %d`` (the engine's lines about
+- or its message names an execution of J as ``execution %s`` with the id as printed
+  (``id_to_string``, as `jet describe` shows it; the engine's lines about
   executions do); ``execution_initialising()``, called when an execution is set up,
   tells which job each execution belongs to;
 - or it was logged with ``extra={"job_id": J}``.
@@ -51,15 +52,16 @@ OPEN_FILES = 16
 #: How many executions' jobs are remembered (an execution's lines may come after it ended).
 EXECUTION_MEMORY = 1000
 
-_executions: OrderedDict[int, int] = OrderedDict()  # execution id -> job id
-_EXECUTION_NAMED = "execution %d"
+_executions: OrderedDict[str, int] = OrderedDict()  # execution id, as printed (id_to_string) -> job id
+_EXECUTION_NAMED = "execution %s"
 _PLACEHOLDER = re.compile(r"%(?:\(\w+\))?[-#0 +]*(?:\d+|\*)?(?:\.\d+)?[a-zA-Z%]")
 _main_thread = threading.main_thread().ident
 
 
 def remember_execution(execution_id: int, job_id: int) -> None:
-    _executions[execution_id] = job_id
-    _executions.move_to_end(execution_id)
+    printed = id_to_string(execution_id)
+    _executions[printed] = job_id
+    _executions.move_to_end(printed)
     while len(_executions) > EXECUTION_MEMORY:
         _executions.popitem(last=False)
 
@@ -67,7 +69,8 @@ def remember_execution(execution_id: int, job_id: int) -> None:
 def execution_initialising(msg: p.InitExecution) -> None:
     """The member sets up an execution: remember its job, and log that (a line about the job)."""
     remember_execution(msg.execution_id, msg.job_id)
-    log.info("execution %d initialising: member %d of %d", msg.execution_id, msg.member_index + 1, len(msg.members))
+    log.info("execution %s initialising: member %d of %d", id_to_string(msg.execution_id), msg.member_index + 1,
+             len(msg.members))
 
 
 def job_of(record: logging.LogRecord) -> int | None:

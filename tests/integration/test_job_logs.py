@@ -214,4 +214,4 @@ def test_the_failure_of_a_job_and_its_traceback_are_in_its_logs(cluster):
     failed = next(i for i, text in enumerate(texts) if report.match(text))
     assert texts[failed + 1] == "Traceback (most recent call last):"
     assert "ValueError: bad item 7" in texts[failed + 1:]
-    assert any(re.match(r"WARNING jetmq.member.executions: execution \d+ failed: .*bad item 7", text) for text in texts)
+    assert any(re.match(r"WARNING jetmq.member.executions: execution [0-9a-f]{4}(-[0-9a-f]{4}){3} failed: .*bad item 7", text) for text in texts)

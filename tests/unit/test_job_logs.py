@@ -103,14 +103,14 @@ def test_engine_lines_naming_an_execution_are_lines_of_its_job(member):
             object.__setattr__(msg, name, value)
         joblogs.execution_initialising(msg)
         log = logging.getLogger("jetmq.member.executions")
-        log.warning("execution %d failed: %s", 4242, "boom")
-        log.info("cannot initialise %s execution %d", "the", 4242)
-        log.info("execution %d: unknown to this member", 999)  # no job known for it
+        log.warning("execution %s failed: %s", id_to_string(4242), "boom")
+        log.info("cannot initialise %s execution %s", "the", id_to_string(4242))
+        log.info("execution %s: unknown to this member", id_to_string(999))  # no job known for it
         log.info("a line about %s", OTHER_JOB, extra={"job_id": OTHER_JOB})  # tagged explicitly
         assert pushed_texts(member) == [
-            (JOB, "INFO jetmq.member.joblogs: execution 4242 initialising: member 2 of 2"),
-            (JOB, "WARNING jetmq.member.executions: execution 4242 failed: boom"),
-            (JOB, "INFO jetmq.member.executions: cannot initialise the execution 4242"),
+            (JOB, f"INFO jetmq.member.joblogs: execution {id_to_string(4242)} initialising: member 2 of 2"),
+            (JOB, f"WARNING jetmq.member.executions: execution {id_to_string(4242)} failed: boom"),
+            (JOB, f"INFO jetmq.member.executions: cannot initialise the execution {id_to_string(4242)}"),
             (OTHER_JOB, f"INFO jetmq.member.executions: a line about {OTHER_JOB}")]
 
 
