@@ -38,7 +38,13 @@ REACH_TIMEOUT_S = 5.0
 #: A data connection down this long (ZeroMQ reconnects by itself in between) makes the
 #: execution stop, reported as its peer lost; how often connections are looked at.
 PEER_DOWN_TIMEOUT_S = 5.0
-PEER_CHECK_INTERVAL_S = 0.1
+#: How often a member with executions looks at its data connections' events (a peer
+#: gone is so noticed within PEER_DOWN_TIMEOUT_S + this).
+PEER_CHECK_INTERVAL_S = 0.5
+#: How long one execution's step may hold the member's loop before the loop turns
+#: (reads its sockets, steps the other executions): a batch job beside a streaming one
+#: delays the streaming job's items by about this much, not by a whole step of its own.
+STEP_BUDGET_S = 0.001
 #: How often the member looks for executions whose metrics report is due.
 METRICS_CHECK_INTERVAL_S = 0.05
 
@@ -172,15 +178,26 @@ class ExecutionService:
             running.reach_deadline = 0.0
             self._send_to_master(p.ExecutionInitialized(execution_id, None))
 
+    def next_peer_check(self) -> float | None:
+        """When check_peers() next has work (a monotonic time), or None: no execution."""
+        if not self._executions:
+            return None
+        due = self._next_peer_check
+        for running in self._executions.values():
+            if running.reach_deadline and running.unreached:
+                due = min(due, running.reach_deadline)
+        return due
+
     def check_peers(self, now: float) -> None:
         """Report (and drop) executions whose peers did not all answer in time at the start,
         or whose data connection to a peer stayed down: nothing waits on a peer silently."""
-        if now < self._next_peer_check:
+        due = self.next_peer_check()
+        if due is None or now < due:
             return
         self._next_peer_check = now + PEER_CHECK_INTERVAL_S
         for execution_id, running in list(self._executions.items()):
             lost = None
-            if running.reach_deadline and now > running.reach_deadline and running.unreached:
+            if running.reach_deadline and now >= running.reach_deadline and running.unreached:
                 member = next(iter(running.unreached.values()))
                 lost = (member, f"member {member.uuid} at {member.address} did not answer within "
                                 f"{REACH_TIMEOUT_S:.0f} s (is the address reachable from this host? see jet-start "

@@ -124,6 +124,9 @@ class JobLogs(logging.Handler):
         self._files: OrderedDict[int, io.TextIOBase] = OrderedDict()
         self._file_bytes: dict[int, int] = {}
         self._next_push = 0.0
+        #: wakes the member's main loop: a line logged on another thread while the loop
+        #: sleeps with no push due (the loop's own lines it sees in wake_at())
+        self.wake: Callable[[], None] | None = None
 
     def file_of(self, job_id: int) -> Path | None:
         if self.jobs_dir is None:
@@ -144,6 +147,8 @@ class JobLogs(logging.Handler):
                 else:
                     self._missed[job] = self._missed.get(job, 0) + 1
             self._write(job, self.format(record))
+            if self.wake is not None and threading.get_ident() != _main_thread:
+                self.wake()
         except Exception:
             self.handleError(record)
 

@@ -4,7 +4,12 @@ The link thread owns the member's DEALER socket: it says hello, sends heartbeats
 on time however busy the member's main thread is with user code, notices when the
 master is gone, and relays every other message to and from the main thread over an
 inproc pipe. A forked member's master is also its parent, so a changed parent pid
-tells the link at once that the master died.
+tells the link that the master died (the kernel's parent-death signal, see
+lifeline.py, is faster still).
+
+The thread sleeps in its poller until a message comes, the main thread stops it, or
+its next timer is due: the next heartbeat, the master's silence turning into its loss,
+the next hello while joining, the end of the wait for a goodbye's acknowledgement.
 """
 from __future__ import annotations
 
@@ -18,17 +23,22 @@ import time
 from jetmq import protocol as p
 from jetmq.version import PYTHON_VERSION, __version__
 from jetmq.config import MASTER_SILENCE_FACTOR, MemberConfig
-from jetmq.transport import DealerSocket, PairSocket, Poller
+from jetmq.transport import DealerSocket, PairSocket, Poller, message_type
+from jetmq.transport.waker import Waker
 
 log = logging.getLogger(__name__)
 
-#: Upper bound on one poll of the link thread (parent-pid checks run this often).
-LINK_TICK_S = 0.05
+#: How soon a hello that could not be queued (not connected yet) is tried again.
+HELLO_RETRY_S = 0.05
 #: How long a leaving member waits for the master to acknowledge its Goodbye before it
 #: hangs up anyway (the master is slow or gone).
 GOODBYE_ACK_TIMEOUT_S = 1.0
 #: How long closing the link may wait to deliver what is still queued to the master.
 GOODBYE_LINGER_MS = 500
+
+
+#: What the master sends that the link handles itself (the rest goes to the main thread).
+_LINK_MESSAGES = {b"Welcome", b"GoodbyeAck", b"Refused"}
 
 
 class LinkState(enum.Enum):
@@ -52,17 +62,20 @@ class MasterLink(threading.Thread):
         self._timeout_s = config.heartbeat_timeout_ms * MASTER_SILENCE_FACTOR / 1000
         self._parent_pid = os.getppid()
         self._stop_event = threading.Event()
+        self._waker = Waker()  # stop() ends the poll at once
         self.state = LinkState.JOINING
         self.joined_event = threading.Event()
         self._hello_corr = 0  # correlation id of the last Hello: only a refusal of it is final
         self._leave_deadline = 0.0  # when a leaving link stops waiting for GoodbyeAck
         self._session = 0  # connections made so far: each new one is a new session for the master
-        #: the last monotonic time the member's main loop ran (it sets this every turn)
-        self.main_alive_at = time.monotonic()
+        #: when the member's main loop began its current turn (it sets this every turn), or
+        #: None while it sleeps in its poller: a heartbeat says how long the loop is stuck
+        self.main_busy_since: float | None = None
 
     def stop(self) -> None:
         """End the link: a Goodbye already passed to it still goes out, and is waited on."""
         self._stop_event.set()
+        self._waker.wake()
 
     def _transition(self, new: LinkState, why: str) -> None:
         log.info("link %s -> %s: %s", self.state.value, new.value, why)
@@ -78,6 +91,7 @@ class MasterLink(threading.Thread):
             self._pipe.send(p.MasterLost("the master link thread failed", "lost"))
         finally:
             self._pipe.close()
+            self._waker.close()
 
     def _connect(self) -> None:
         self._session += 1
@@ -86,6 +100,7 @@ class MasterLink(threading.Thread):
         self._poller = Poller()
         self._poller.register(self._dealer)
         self._poller.register(self._pipe)
+        self._poller.register(self._waker)
         now = time.monotonic()
         self._last_master_seen = now
         self._next_hello = now
@@ -98,19 +113,32 @@ class MasterLink(threading.Thread):
                 self._drain_pipe()  # a Goodbye the main thread sent just before stopping us
                 if self.state is not LinkState.LEAVING:
                     break
-            for ready in self._poller.poll(LINK_TICK_S):
+            for ready in self._poller.poll(self._next_wake(time.monotonic())):
                 if ready is self._dealer:
                     self._drain_master()
-                else:
+                elif ready is self._pipe:
                     self._drain_pipe()
+                else:
+                    self._waker.drain()
             if self.state is not LinkState.CLOSED:
                 self._tick(time.monotonic())
         self._dealer.close(linger_ms=GOODBYE_LINGER_MS)
 
     def _drain_master(self) -> None:
-        while (received := self._dealer.recv()) is not None:
-            msg, corr = received
+        """Handle what the link itself is told; relay the rest to the main thread
+        undecoded (it decodes them: one decoding per message, not two)."""
+        while (frames := self._dealer.recv_frames()) is not None:
             self._last_master_seen = time.monotonic()
+            kind = message_type(frames)
+            if kind == b"Heartbeat":
+                continue
+            if kind not in _LINK_MESSAGES:
+                self._pipe.send_frames(frames)
+                continue
+            received = self._dealer.decode(frames)
+            if received is None:
+                continue
+            msg, corr = received
             if isinstance(msg, p.Welcome):
                 self._transition(LinkState.JOINED, f"welcomed by master {msg.master_uuid}")
                 self.joined_event.set()
@@ -121,8 +149,6 @@ class MasterLink(threading.Thread):
                     return
             elif isinstance(msg, p.Refused):
                 self._on_refused(msg.reason, corr)
-            elif not isinstance(msg, p.Heartbeat):
-                self._pipe.send(msg, corr)
 
     def _on_refused(self, reason: str, corr: int) -> None:
         if self.state is LinkState.LEAVING:  # the master had dropped us already: nothing to wait for
@@ -140,12 +166,13 @@ class MasterLink(threading.Thread):
             self._pipe.send(p.MasterLost(reason, "refused"))
 
     def _drain_pipe(self) -> None:
-        while (received := self._pipe.recv()) is not None:
-            msg, corr = received
-            if isinstance(msg, p.Goodbye):
-                self._leave(msg)
-            else:
-                self._dealer.send(msg, corr)
+        """Pass the main thread's messages to the master as they are; a Goodbye the link
+        handles."""
+        while (frames := self._pipe.recv_frames()) is not None:
+            if message_type(frames) != b"Goodbye":
+                self._dealer.send_frames(frames)
+            elif (received := self._dealer.decode(frames)) is not None:
+                self._leave(received[0])
 
     def _leave(self, goodbye: p.Goodbye) -> None:
         """Say goodbye; the connection stays open until the master has taken it (or a timeout)."""
@@ -154,6 +181,16 @@ class MasterLink(threading.Thread):
             self._transition(LinkState.LEAVING, f"goodbye sent: {goodbye.reason}")
         else:  # not in the cluster (or not connected): there is nobody to tell
             self._transition(LinkState.CLOSED, f"leaving: {goodbye.reason}")
+
+    def _next_wake(self, now: float) -> float:
+        """Seconds until _tick() has something to do (the poll's timeout)."""
+        if self.state is LinkState.LEAVING:
+            due = self._leave_deadline
+        elif self.state is LinkState.JOINING:
+            due = self._next_hello
+        else:  # the next heartbeat; the parent check runs with it
+            due = min(self._next_heartbeat, self._last_master_seen + self._timeout_s)
+        return max(0.0, due - now)
 
     def _tick(self, now: float) -> None:
         if self.state is LinkState.LEAVING:
@@ -178,13 +215,15 @@ class MasterLink(threading.Thread):
             # not yet connected: try again on the next tick rather than a whole interval later
             self._hello_corr += 1
             sent = self._dealer.send(hello, self._hello_corr)
-            self._next_hello = now + (self._interval_s if sent else LINK_TICK_S)
+            self._next_hello = now + (self._interval_s if sent else HELLO_RETRY_S)
         elif self.state is LinkState.JOINED:
             if now - self._last_master_seen > self._timeout_s:
                 self._master_lost(f"no heartbeat from the master for {now - self._last_master_seen:.1f} s")
             elif now >= self._next_heartbeat:
                 self._next_heartbeat = now + self._interval_s
-                self._dealer.send(p.Heartbeat(int(max(0.0, now - self.main_alive_at) * 1000)))
+                busy_since = self.main_busy_since
+                stalled_s = 0.0 if busy_since is None else max(0.0, now - busy_since)
+                self._dealer.send(p.Heartbeat(int(stalled_s * 1000)))
 
     def _master_lost(self, reason: str) -> None:
         log.warning("master lost: %s", reason)

@@ -9,6 +9,7 @@ exits at once).
 from __future__ import annotations
 
 import enum
+import gc
 import logging
 import math
 import os
@@ -26,6 +27,7 @@ from jetmq.member.services import ClusterServices
 from jetmq.netaddr import advertised_host
 from jetmq.transport import DataRouter, PairSocket, Poller
 from jetmq.transport.security import ZapHandler, new_keypair
+from jetmq.transport.waker import Waker
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +40,6 @@ class ExitCode(enum.IntEnum):
 
 #: How long a member that got SIGTERM waits for the master to move its jobs away.
 LEAVE_TIMEOUT_S = 60.0
-#: Upper bound on one poll of the main loop: the member's own timers (peer checks,
-#: leaving) run at least this often.
-MAIN_TICK_S = 0.1
 #: The shortest sleep after a step that moved nothing although a processor said it was
 #: due: a wrong deadline costs a wake-up a millisecond, never a spinning loop.
 MIN_WAIT_S = 0.001
@@ -69,8 +68,12 @@ class MemberRuntime:
         master_host, _, master_port = self.config.master_endpoint.removeprefix("tcp://").rpartition(":")
         advertised = advertised_host(self.config.bind_host, self.config.advertise_host, master_host, int(master_port))
         data_address = f"{advertised}:{self.data_socket.address.rpartition(':')[2]}"
+        # a signal (or another thread) ends the poll at once: a handler's flag is seen now
+        self._waker = Waker()
+        signal.set_wakeup_fd(self._waker.write_fd, warn_on_full_buffer=False)
         self._pipe, link_end = PairSocket.pipe()
         self.job_logs = joblogs.install(self.config.uuid, self._pipe.send)  # per-job logs (member/joblogs.py)
+        self.job_logs.wake = self._waker.wake
         self.link = MasterLink(self.config, data_address, link_end, cluster_key, own_key)
         log.info("member %s (pid %d) starting, data address %s, master %s", self.config.uuid, os.getpid(),
                  data_address, self.config.master_endpoint)
@@ -78,11 +81,16 @@ class MemberRuntime:
         poller = Poller()
         poller.register(self._pipe)
         poller.register(self.data_socket)
+        poller.register(self._waker)
         master_address = self.config.master_endpoint.removeprefix("tcp://")
         self.services = ClusterServices(self._pipe.send, master_address, cluster_key)
         self.executions = ExecutionService(self.config.uuid, self.data_socket, poller,
                                            self.job_logs.before_finish(self._pipe.send), self.services,
                                            cluster_key, own_key)
+        # what exists now (modules, the runtime) lives as long as the process: keep it out
+        # of the collector's full passes, which would otherwise walk it all, milliseconds
+        # that every item in flight waits for (a latency tail)
+        gc.freeze()
         try:
             self._loop(poller)
         finally:
@@ -93,27 +101,33 @@ class MemberRuntime:
             self.link.join(timeout=GOODBYE_ACK_TIMEOUT_S + 1)
             self._pipe.close()
             self.data_socket.close()
+            signal.set_wakeup_fd(-1)
+            self._waker.close()
             ZapHandler.stop()
         log.info("member %s exiting with %s", self.config.uuid, self._exit_code.name)
         return int(self._exit_code)
 
     def _loop(self, poller: Poller) -> None:
         """Run executions; when no tasklet made progress, sleep in the poller until a
-        socket is readable or the earliest deadline the executions declare is due."""
+        socket is readable, a signal comes, or the earliest deadline is due (none: the
+        member costs nothing until something arrives)."""
         link = self.link
         while self._exit_code is None:
-            link.main_alive_at = step_started = time.monotonic()  # read by the link thread for its heartbeats
+            link.main_busy_since = step_started = time.monotonic()  # read by the link thread for its heartbeats
             progress = self.executions.step()
             if progress:
                 self._stepped_when_due = False
                 timeout = 0.0
             else:
                 timeout = self._idle_timeout(step_started)
-            for ready in poller.poll(timeout):
+                link.main_busy_since = None  # sleeping in the poller is not being stuck
+            for ready in _wait(poller, timeout):
                 if ready is self._pipe:
                     self._drain_pipe()
                 elif ready is self.data_socket:
                     self.executions.on_data()
+                elif ready is self._waker:
+                    self._waker.drain()
                 elif self.executions.owns(ready):
                     self.executions.on_dealer(ready)
             now = time.monotonic()
@@ -131,16 +145,15 @@ class MemberRuntime:
                 self._dump_requested.clear()
                 log.warning("state on SIGUSR1:\n%s", self.executions.describe())
 
-    def _idle_timeout(self, step_started: float) -> float:
-        """How long to sleep after a step that moved nothing: until the executions' next
-        deadline or the next push of job logs (MAIN_TICK_S at most), rounded up to the poller's whole milliseconds so
-        that the loop wakes when the deadline is due, not just before it."""
-        deadline = self.executions.next_deadline()
-        logs_due = self.job_logs.wake_at()  # per-job log lines waiting to go to the master
-        if logs_due is not None and (deadline is None or logs_due < deadline):
-            deadline = logs_due
+    def _idle_timeout(self, step_started: float) -> float | None:
+        """How long to sleep after a step that moved nothing: until the earliest of the
+        executions' next deadline, the next peer check, the next push of job logs and the
+        end of a graceful leave; None (until something arrives) when none is set."""
+        deadline = _earliest(self.executions.next_deadline(), self.executions.next_peer_check(),
+                             self.job_logs.wake_at(),  # per-job log lines waiting to go to the master
+                             None if self._leave_asked is None else self._leave_asked + LEAVE_TIMEOUT_S)
         if deadline is None:
-            return MAIN_TICK_S
+            return None
         if deadline <= step_started:
             return MIN_WAIT_S  # due before the step, yet nothing moved
         remaining = deadline - time.monotonic()
@@ -150,7 +163,7 @@ class MemberRuntime:
             self._stepped_when_due = True
             return 0.0
         self._stepped_when_due = False
-        return min(MAIN_TICK_S, (math.ceil(remaining * 1000) + 0.5) / 1000)
+        return remaining
 
     def _on_sigterm(self, _signum, _frame) -> None:
         self._sigterms += 1
@@ -188,3 +201,28 @@ class MemberRuntime:
         """Say goodbye through the link, which closes once it has passed it on."""
         self._pipe.send(p.Goodbye(reason))
         self._exit_code = ExitCode.OK
+
+
+def _earliest(*deadlines: float | None) -> float | None:
+    due = [d for d in deadlines if d is not None]
+    return min(due) if due else None
+
+
+def _wait(poller: Poller, timeout: float | None) -> list:
+    """What the poller finds readable within ``timeout`` (None: no limit). The poller
+    counts whole milliseconds: the whole ones are waited in it, the last fraction is
+    slept precisely, so that a deadline is met within tens of microseconds rather than
+    up to a millisecond late (a source's next item is due at its timestamp, and every
+    late microsecond is latency). A socket ready during that fraction waits for it."""
+    if not timeout:
+        return poller.poll(timeout)
+    deadline = time.monotonic() + timeout
+    whole_ms = math.floor(timeout * 1000)
+    if whole_ms:
+        ready = poller.poll((whole_ms - 0.5) / 1000)  # rounded up to whole_ms by the poller
+        if ready:
+            return ready
+    rest = deadline - time.monotonic()
+    if rest > 0:
+        time.sleep(rest)
+    return poller.poll(0)

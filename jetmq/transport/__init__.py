@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import math
 import os
 import socket
 import threading
@@ -72,6 +73,15 @@ def _decode_or_log(frames, where: str):
     except protocol.ProtocolError as e:
         log.warning("dropped a malformed message on %s: %s", where, e)
         return None
+
+
+def message_type(frames: list[bytes]) -> bytes | None:
+    """The type name a message's frames carry (as bytes), read without decoding the
+    message: what a relay needs to tell the few it handles itself from those it passes
+    on untouched. None for frames that are no jetmq message."""
+    if len(frames) < 4 or frames[0] != protocol.MAGIC:
+        return None
+    return frames[2]
 
 
 class RouterSocket:
@@ -301,22 +311,34 @@ class DealerSocket:
 
     def send(self, msg, corr: int = 0) -> bool:
         """Queue ``msg`` without blocking; False when not connected or the queue is full."""
+        return self.send_frames(protocol.encode(msg, corr))
+
+    def send_frames(self, frames: list[bytes]) -> bool:
+        """Queue an encoded message as it is (a relay's); False as send()."""
         try:
-            self._sock.send_multipart(protocol.encode(msg, corr), flags=zmq.NOBLOCK)
+            self._sock.send_multipart(frames, flags=zmq.NOBLOCK)
             return True
         except zmq.Again:
             return False
 
     def recv(self):
         """The next well-formed ``(msg, corr)``, or None when nothing is waiting."""
-        while True:
-            try:
-                frames = self._sock.recv_multipart(flags=zmq.NOBLOCK)
-            except zmq.Again:
-                return None
+        while (frames := self.recv_frames()) is not None:
             decoded = _decode_or_log(frames, self.endpoint)
             if decoded is not None:
                 return decoded
+        return None
+
+    def recv_frames(self) -> list[bytes] | None:
+        """The next message's frames, undecoded, or None when nothing is waiting."""
+        try:
+            return self._sock.recv_multipart(flags=zmq.NOBLOCK)
+        except zmq.Again:
+            return None
+
+    def decode(self, frames: list[bytes]):
+        """``(msg, corr)`` of frames recv_frames() gave, or None (malformed: logged)."""
+        return _decode_or_log(frames, self.endpoint)
 
     def close(self, linger_ms: int = LINGER_MS) -> None:
         self._close_monitor()
@@ -354,16 +376,36 @@ class PairSocket:
     def send(self, msg, corr: int = 0) -> None:
         self._sock.send_multipart(protocol.encode(msg, corr))
 
+    def send_frames(self, frames: list[bytes]) -> None:
+        """Pass an encoded message on as it is (the other end decodes it)."""
+        self._sock.send_multipart(frames)
+
     def recv(self):
-        """The next ``(msg, corr)``, or None when nothing is waiting."""
+        """The next well-formed ``(msg, corr)``, or None when nothing is waiting (what
+        the other end relayed undecoded may be malformed: it is logged and dropped)."""
+        while (frames := self.recv_frames()) is not None:
+            decoded = _decode_or_log(frames, self.name)
+            if decoded is not None:
+                return decoded
+        return None
+
+    def recv_frames(self) -> list[bytes] | None:
+        """The next message's frames, undecoded, or None when nothing is waiting."""
         try:
-            frames = self._sock.recv_multipart(flags=zmq.NOBLOCK)
+            return self._sock.recv_multipart(flags=zmq.NOBLOCK)
         except zmq.Again:
             return None
-        return protocol.decode(frames)
 
     def close(self) -> None:
         self._sock.close(linger=0)
+
+
+def _poll_key(obj):
+    """What zmq.Poller knows ``obj`` by, and reports it as: a socket, or a file descriptor."""
+    if isinstance(obj, int):
+        return obj
+    sock = getattr(obj, "socket", None)
+    return sock if sock is not None else obj.fileno()
 
 
 class Poller:
@@ -374,19 +416,23 @@ class Poller:
         self._by_key: dict[object, object] = {}
 
     def register(self, obj) -> None:
-        key = obj if isinstance(obj, int) else obj.socket
+        """``obj``: one of our sockets (polled by its ``.socket``), a file descriptor, or
+        anything with a ``fileno()`` (a Waker)."""
+        key = _poll_key(obj)
         self._by_key[key] = obj
         self._poller.register(key, zmq.POLLIN)
 
     def unregister(self, obj) -> None:
-        key = obj if isinstance(obj, int) else obj.socket
+        key = _poll_key(obj)
         if self._by_key.pop(key, None) is not None:
             self._poller.unregister(key)
 
-    def poll(self, timeout_s: float) -> list:
-        """The registered objects that are readable, waiting at most ``timeout_s``."""
+    def poll(self, timeout_s: float | None) -> list:
+        """The registered objects that are readable, waiting at most ``timeout_s`` (None:
+        until one is), rounded up to whole milliseconds: a deadline is never woken for
+        just before it is due."""
         try:
-            events = self._poller.poll(max(0, int(timeout_s * 1000)))
+            events = self._poller.poll(None if timeout_s is None else max(0, math.ceil(timeout_s * 1000)))
         except zmq.ZMQError as e:
             if e.errno == errno.EINTR:
                 return []

@@ -21,6 +21,7 @@ itself; nothing it sent is ever decoded.
 """
 from __future__ import annotations
 
+import errno
 import logging
 import threading
 import time
@@ -28,6 +29,8 @@ from dataclasses import dataclass
 
 import zmq
 import zmq.utils.z85
+
+from jetmq.transport.waker import Waker
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +101,7 @@ class ZapHandler(threading.Thread):
         self.refused = 0
         self._ready = threading.Event()
         self._stopping = threading.Event()
+        self._waker = Waker()  # a stop, or a key admitted while requests wait for it
 
     @classmethod
     def running(cls) -> "ZapHandler":
@@ -115,6 +119,7 @@ class ZapHandler(threading.Thread):
     def admit_member(self, public: bytes, uuid: str) -> None:
         with self._keys_lock:
             self._data_keys[public] = uuid
+        self._waker.wake()  # a request parked for this key is answered now
 
     def _decide(self, domain: bytes, key: bytes) -> bool | None:
         """True to admit, False to refuse, None to wait (an unknown member key)."""
@@ -139,6 +144,7 @@ class ZapHandler(threading.Thread):
         finally:
             if not sock.closed:
                 sock.close(linger=0)
+            self._waker.close()
 
     @classmethod
     def stop(cls) -> None:
@@ -147,12 +153,30 @@ class ZapHandler(threading.Thread):
             handler, cls._instance = cls._instance, None
         if handler is not None:
             handler._stopping.set()
+            handler._waker.wake()
             handler.join(1)
 
     def _serve(self, sock: zmq.Socket) -> None:
+        """Answer requests as they come; sleep until one comes, a parked one times out,
+        a key is admitted, or stop() (no polling: an idle process pays nothing here)."""
+        poller = zmq.Poller()
+        poller.register(sock, zmq.POLLIN)
+        poller.register(self._waker, zmq.POLLIN)
         parked: list[tuple[float, list[bytes]]] = []
         while not self._stopping.is_set():
-            if sock.poll(50):
+            timeout_ms = None
+            if parked:
+                oldest = min(since for since, _ in parked)
+                timeout_ms = max(0, int((oldest + UNKNOWN_KEY_WAIT_S - time.monotonic()) * 1000) + 1)
+            try:
+                ready = dict(poller.poll(timeout_ms))
+            except zmq.ZMQError as e:
+                if e.errno == errno.EINTR:
+                    continue
+                raise
+            if self._waker.fileno() in ready:  # pyzmq reports a file by its descriptor
+                self._waker.drain()
+            if sock in ready:
                 while True:
                     try:
                         parked.append((time.monotonic(), sock.recv_multipart(flags=zmq.NOBLOCK)))

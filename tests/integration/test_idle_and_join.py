@@ -2,12 +2,14 @@
 is due), and Job.join() and observables hear of a change when it happens (the master
 pushes it), not at the next poll."""
 import time
+from pathlib import Path
 
 import psutil
 import pytest
 
 import jetmq
 from jetmq import JobStatus, clusterkey, serialization
+from jetmq.config import HEARTBEAT_INTERVAL_MS
 from jetmq import protocol as p_
 from jetmq.core import DAG, Edge, NoopProcessor
 from jetmq.pipeline import Pipeline, Sinks, Sources
@@ -37,6 +39,42 @@ def idle_stream(list_name: str) -> Pipeline:
       .rebalance(lambda seq: seq)
       .write_to(Sinks.list(list_name)))
     return p
+
+
+def wakes(pid: int) -> dict[int, int]:
+    """Voluntary context switches (a thread going to sleep, so later waking) of each of
+    the process's threads but ZeroMQ's own, by thread id."""
+    counts = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            if (task / "comm").read_text().startswith("ZMQbg"):
+                continue
+            status = (task / "status").read_text()
+        except OSError:  # the thread ended meanwhile
+            continue
+        counts[int(task.name)] = int(status.split("voluntary_ctxt_switches:")[1].split()[0])
+    return counts
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts wake-ups in Linux's /proc")
+def test_a_member_with_no_job_sleeps_but_for_its_heartbeats(jet):
+    # Given the cluster's members with no job running
+    wait_until(lambda: all(j.status.is_terminal for j in jet.get_jobs()), WAIT_S, "a job is still running")
+    pids = [m.pid for m in jet.cluster().members]
+    # When 3 s go by
+    before = [wakes(pid) for pid in pids]
+    started = time.monotonic()
+    time.sleep(3.0)  # the measurement window itself, not a synchronisation
+    elapsed = time.monotonic() - started
+    after = [wakes(pid) for pid in pids]
+    # Then the main loop and the ZAP handler did not wake at all (no tick: nothing to do),
+    # and the master link only for heartbeats (one sent, one received per interval)
+    heartbeats = 2 * elapsed / (HEARTBEAT_INTERVAL_MS / 1000)
+    for pid, b, a in zip(pids, before, after):
+        woke = {tid: a[tid] - b.get(tid, 0) for tid in a}
+        assert woke[pid] <= 2, f"member {pid}'s main loop woke {woke[pid]} times in {elapsed:.1f} s with nothing to do"
+        assert sum(woke.values()) <= heartbeats + 4, \
+            f"member {pid}'s threads woke {woke} in {elapsed:.1f} s: more than its {heartbeats:.0f} heartbeats"
 
 
 def test_an_idle_streaming_job_costs_its_members_under_5_percent_of_a_core(jet):
