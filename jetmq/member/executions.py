@@ -305,7 +305,7 @@ class ExecutionService:
             if not running.started:
                 continue
             try:
-                progress |= running.execution.step()
+                progress |= running.execution.step(time.perf_counter() + STEP_BUDGET_S)
             except ExecutionFailed as e:
                 self._finish(execution_id, str(e))
                 continue

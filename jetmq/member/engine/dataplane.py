@@ -36,6 +36,9 @@ INITIAL_CREDITS = 16_384
 GRANT_BATCH = INITIAL_CREDITS // 4
 #: Most items a sender puts in one network batch.
 MAX_BATCH_ITEMS = 4096
+#: Batches a sender sends per call at most when each ends with a marker (a watermark
+#: and the items behind it leave in the same step of the loop).
+MAX_SEALED_PER_CALL = 3
 #: How soon a sender tries again a batch its connection's queue refused (the peer not
 #: connected yet, or slow to read).
 SEND_RETRY_S = 0.001
@@ -96,12 +99,28 @@ class SenderTasklet:
         if self._done:
             return Progress.DONE
         progress = False
+        for _ in range(MAX_SEALED_PER_CALL):
+            progress |= self._fill()
+            sealed = self._sealed
+            if not (self._buffer and self.credits > 0 and self._send_buffer()):
+                break
+            progress = True
+            if not sealed or self._done:  # what follows a marker goes in the same call
+                break
+        if self._done:
+            return Progress.DONE
+        return Progress.of(progress, False)
+
+    def _fill(self) -> bool:
+        """Move queued items into the buffer, up to a marker (which seals it) or
+        MAX_BATCH_ITEMS; True if anything moved."""
         buffer = self._buffer
+        moved = False
         while not self._sealed and len(buffer) < MAX_BATCH_ITEMS:
             event = self._stream.drain_to(buffer)
             if event is Event.NOTHING:
                 break
-            progress = True
+            moved = True
             if event is Event.WATERMARK:
                 buffer.append(Watermark(self._stream.watermark))
                 self._sealed = True
@@ -112,11 +131,7 @@ class SenderTasklet:
             elif event is Event.DONE:
                 buffer.append(DONE_ITEM)
                 self._sealed = True
-        if buffer and self.credits > 0:
-            progress |= self._send_buffer()
-        if self._done:
-            return Progress.DONE
-        return Progress.of(progress, False)
+        return moved
 
     def wake_at(self) -> float | None:
         """A batch that the connection refused (its queue full) is tried again soon;

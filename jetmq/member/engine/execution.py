@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import operator
+import time
 import traceback
 from dataclasses import dataclass
 from typing import Callable, Iterator
@@ -92,7 +93,11 @@ class Execution:
         self.receivers: dict[tuple[int, int], ReceiverTasklet] = {}  # (edge, member) ->
         self._build()
         self._restore = {}  # the tasklets hold what they restore now (and drop it as they go)
-        self.tasklets: list = [*self.processor_tasklets, *self.senders.values(), *self.receivers.values()]
+        # in the order data flows (receivers, processors in topological order, senders), so
+        # that one step of the loop carries a batch through this member: a consumer runs
+        # after its producer in the same step, not in the next
+        self.tasklets: list = [*self.receivers.values(), *self.processor_tasklets, *self.senders.values()]
+        self._resume_at = None  # the tasklet a step cut short by its budget goes on at
         self.failure: str | None = None
 
     # ------------------------------------------------------------------ building
@@ -293,11 +298,23 @@ class Execution:
     def is_done(self) -> bool:
         return not self.tasklets
 
-    def step(self) -> bool:
-        """Run every live tasklet once; True if any made progress. Raises ExecutionFailed."""
+    def step(self, until: float | None = None) -> bool:
+        """Run every live tasklet once; or, with ``until`` (a ``time.perf_counter()``
+        time), stop after the first call that ends past it: the next step goes on at the
+        next tasklet. No execution so holds the member's loop, and the other executions'
+        items, longer than its budget and one tasklet call. True if any made progress (a
+        step cut short counts: the tasklets not called may have work). Raises
+        ExecutionFailed."""
+        tasklets = self.tasklets
+        count = len(tasklets)
+        start = 0
+        if self._resume_at is not None:
+            start = tasklets.index(self._resume_at) if self._resume_at in tasklets else 0
+            self._resume_at = None
         progress = False
         finished = []
-        for tasklet in self.tasklets:
+        for offset in range(count):
+            tasklet = tasklets[(start + offset) % count]
             try:
                 result = tasklet.call()
                 if result is Progress.DONE and type(tasklet) is ProcessorTasklet:
@@ -311,9 +328,13 @@ class Execution:
                 progress = True
             elif result is Progress.MADE_PROGRESS:
                 progress = True
+            if until is not None and offset < count - 1 and time.perf_counter() >= until:
+                self._resume_at = tasklets[(start + offset + 1) % count]
+                progress = True
+                break
         CURRENT.context = None
         for tasklet in finished:
-            self.tasklets.remove(tasklet)
+            tasklets.remove(tasklet)
             if tasklet in self._snapshot_waiting:  # a finished processor has no state left to save
                 self._snapshot_done(tasklet, self.snapshot_request.snapshot_id)
         return progress

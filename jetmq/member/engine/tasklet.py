@@ -3,8 +3,10 @@
 Each call first moves the outbox's full buckets to the outbound edges; while any
 output is blocked the processor is not called (backpressure). Otherwise it does one
 step of its state: restore state, process an inbox batch, hand a watermark over,
-complete an edge, take a snapshot, complete the processor, or emit DONE. Inputs are
-consumed in edge priority order.
+complete an edge, take a snapshot, complete the processor, or emit DONE; and, in the
+same call, the few steps that follow a batch without input (the watermark or end of
+input behind it), so that a batch and its watermark cross a tasklet in one step of
+the member's loop. Inputs are consumed in edge priority order.
 
 Snapshots (Chandy-Lamport, as Jet): a tasklet with live inputs takes snapshot k when
 every input has delivered barrier k (InputStream aligns them under exactly-once); a
@@ -18,6 +20,8 @@ from __future__ import annotations
 
 import enum
 import logging
+import math
+import time
 from typing import Callable, Iterable
 
 from jetmq.core.inbox_outbox import DEFAULT_OUTBOX_CAPACITY, Inbox, Outbox
@@ -52,6 +56,12 @@ class TaskletState(enum.Enum):
 
 
 T = TaskletState
+#: States that follow a processed batch at once and take no input: a call goes on
+#: into them (up to MAX_FOLLOW_UPS times) rather than leaving them to the next step.
+_FOLLOW_UP_STATES = frozenset({T.PROCESS_WATERMARK, T.COMPLETE_EDGE, T.EMIT_DONE})
+#: Most follow-up steps one call makes after its first (a watermark's are two: take
+#: it, hand it over; an ended input's three).
+MAX_FOLLOW_UPS = 3
 _TRANSITIONS = {
     T.RESTORE: {T.FINISH_RESTORE},
     T.FINISH_RESTORE: {T.PROCESS_INPUT, T.COMPLETE},
@@ -110,6 +120,13 @@ class ProcessorTasklet:
         self.received_batches = [0] * inputs
         self.emitted_counts = [0] * (len(outputs) + 1)
         self.last_forwarded_wm = NO_WATERMARK
+        #: the last step ended at a marker: it handed a watermark over or flushed a batch
+        #: that ends with one (what comes after it waits for the next step otherwise)
+        self._after_marker = False
+        self._input_queues = [queue for stream in self._streams for queue in stream.queues]
+        #: waiting for input with nothing else to do: calls before this monotonic time
+        #: (inf: none is due) return at once while no input is queued (see _sleep_if_idle)
+        self._asleep_until: float | None = None
         # the state to restore: (key, value) entries, as one list or as batches made on demand
         # (the execution unpickles them then), handed over RESTORE_BATCH_ENTRIES at a time so
         # that a member restoring millions of keys keeps its loop turning (heartbeats, peers)
@@ -136,10 +153,15 @@ class ProcessorTasklet:
     def commit(self, success: bool) -> None:
         """Phase 2 of the last snapshot: the processor learns it at its next call."""
         self._commit = success
+        self._asleep_until = None
 
     # ------------------------------------------------------------------ one step
 
     def call(self) -> Progress:
+        if self._asleep_until is not None:
+            if time.monotonic() < self._asleep_until and not any(self._input_queues):
+                return Progress.NO_PROGRESS
+            self._asleep_until = None
         CURRENT.context = self.context  # user metrics count for this processor
         if self._commit is not None:
             if not self.processor.snapshot_commit_finish(self._commit):
@@ -148,13 +170,56 @@ class ProcessorTasklet:
         progress = self._flush()
         if self.outbox.total_size():
             return Progress.of(progress, False)
+        for _ in range(MAX_FOLLOW_UPS + 1):
+            self._after_marker = False
+            moved = self._advance()
+            # what this turn emitted goes downstream now, a partial batch too: the consumer
+            # runs later in the same step rather than a step later
+            if self.outbox.total_size():
+                moved |= self._flush()
+            progress |= moved
+            if not moved or self.outbox.total_size() or not self._follow_up_due():
+                break
+        if self.state is T.END and not self.outbox.total_size():
+            return Progress.DONE
+        if not progress:
+            self._sleep_if_idle()
+        return Progress.of(progress, False)
+
+    def _sleep_if_idle(self) -> None:
+        """After a call that moved nothing: a processor that only waits for input (no
+        inbox left, no event pending, no output held back) is not called again until
+        input is queued or its next_deadline() (try_process() has work then): steps of
+        the loop that other tasklets make cost it nothing."""
+        if (self.state is T.PROCESS_INPUT and not self._inbox and self._pending is None and self._commit is None
+                and not self.outbox.total_size() and not any(self._input_queues)
+                and all(stream.barrier is None for stream in self._streams)):
+            deadline = self.processor.next_deadline() if self._overrides_try_process else None
+            self._asleep_until = math.inf if deadline is None else deadline
+
+    def _follow_up_due(self) -> bool:
+        """The step just made left work that it would be a waste to leave to the next
+        step of the loop: the watermark or end of input that followed the batch just
+        processed, or what comes after a marker (a marker ends a batch, so a source's
+        watermark and the item behind it leave in two flushes, and arrive as two
+        batches). Doing it in the same call carries items and their watermark through a
+        tasklet in one step, not four."""
+        if self._pending is not None and not self._inbox:
+            return True
+        if self._after_marker and self.state in (T.COMPLETE, T.PROCESS_INPUT):
+            return True
+        return self.state in _FOLLOW_UP_STATES
+
+    def _advance(self) -> bool:
+        """One step of the tasklet's state; True if it moved anything."""
+        progress = False
         state = self.state
         if state is T.PROCESS_INPUT:
             progress |= self._process_input()
         elif state is T.COMPLETE:
             if self._snapshot_requested():
                 self._begin_snapshot(SnapshotBarrier(self._request.snapshot_id, self._request.terminal))
-                return Progress.MADE_PROGRESS
+                return True
             before = self.outbox.total_size()
             if self.processor.complete():
                 self._transition(T.EMIT_DONE)
@@ -164,6 +229,7 @@ class ProcessorTasklet:
         elif state is T.PROCESS_WATERMARK:
             if self.processor.try_process_watermark(Watermark(self._watermark)):
                 self._transition(T.PROCESS_INPUT)
+                self._after_marker = True
             progress = True
         elif state is T.COMPLETE_EDGE:
             if self.processor.complete_edge(self._completing_ordinal):
@@ -194,19 +260,15 @@ class ProcessorTasklet:
             if self.outbox.offer(DONE_ITEM):
                 self._transition(T.END)
             progress = True
-        # what this turn emitted goes downstream now, a partial batch too: the consumer
-        # runs later in the same step rather than a step later
-        if self.outbox.total_size():
-            progress |= self._flush()
-        if self.state is T.END and not self.outbox.total_size():
-            return Progress.DONE
-        return Progress.of(progress, False)
+        return progress
 
     def wake_at(self) -> float | None:
         """After a step in which nothing moved: when this tasklet needs a call although
         no input, credit or message arrives (a monotonic deadline), or None."""
         if self.outbox.total_size():
             return None  # blocked downstream: a consumer's progress or a credit frees it
+        if self._asleep_until is not None:
+            return None if self._asleep_until == math.inf else self._asleep_until
         state = self.state
         if state is T.COMPLETE:
             return self.processor.next_deadline()
@@ -224,6 +286,7 @@ class ProcessorTasklet:
                 last = batch[-1]
                 if type(last) in MARKER_TYPES:  # a drained bucket ends with its only marker, if any
                     self.emitted_counts[ordinal] += len(batch) - 1
+                    self._after_marker = True
                     if type(last) is Watermark:
                         self.last_forwarded_wm = last.timestamp
                 else:
