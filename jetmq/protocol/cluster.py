@@ -175,13 +175,4 @@ class MasterStatsReply:
     store_service_bytes_read: int
 
 
-@message
-class ErrorReply:
-    """A request failed; ``error_type`` names a class in :mod:`jetmq.errors`."""
-
-    error_type: str
-    message: str
-
-
-
 __all__ = [name for name, value in list(globals().items()) if isinstance(value, type) and value.__module__ == __name__]

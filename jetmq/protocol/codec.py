@@ -13,12 +13,18 @@ or malformed message raises :class:`ProtocolError` and never reaches a handler w
 fields of the wrong type. JSON rather than pickle keeps the control port from
 unpickling whatever a stranger sends to it.
 
+Building a frozen dataclass costs a fraction of a millisecond, and the protocol has some
+seventy: a message module is imported when one of its types is first decoded or named
+(``protocol.Hello``), through ``DEFINED_IN``, so `jet list-jobs` builds the few classes
+it exchanges rather than all of them.
+
 This module does no I/O: ``transport.py`` moves the frames.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import io
 import json
 import pickle
@@ -32,6 +38,28 @@ PROTOCOL_VERSION = 1
 _HEADER = struct.Struct("!BQ")  # protocol version, correlation id
 
 _MESSAGE_TYPES: dict[str, type] = {}
+
+#: The module of this package that defines each class of the protocol (the messages, and
+#: the records inside them). A module registers its messages when imported; the table
+#: says which to import for a name, and tests/unit/test_protocol.py holds it to the modules.
+DEFINED_IN: dict[str, str] = {name: module for module, names in {
+    "cluster": ("MemberInfo", "Hello", "Welcome", "Refused", "Heartbeat", "Goodbye", "GoodbyeAck", "LeaveRequest",
+                "StopMemberRequest", "Shutdown", "MasterLost", "ClusterRequest", "ClusterReply",
+                "StopClusterRequest", "StopClusterReply", "MasterStatsRequest", "MasterStatsReply"),
+    "replies": ("Ack", "ErrorReply"),
+    "jobs": ("FailureInfo", "JobSummary", "SubmitJob", "GetJob", "GetJobs", "JobReply", "JobsReply", "JobAction"),
+    "snapshots": ("ExportSnapshot", "SnapshotSummary", "GetSnapshots", "SnapshotsReply", "DeleteSnapshot"),
+    "descriptions": ("GetJobMetrics", "JobMetricsReply", "DescribeJob", "ExecutionInfo", "DescribedMember",
+                     "JobDescription"),
+    "structures": ("GetMap", "GetList", "GetObservable", "ObservableItems", "SerializedReply", "MapPutAll",
+                   "ObservableAttach", "ObservablePublish", "ListAddAll"),
+    "executions": ("FileRef", "SnapshotFiles", "InitExecution", "ExecutionInitialized", "PeerUnreachable",
+                   "ExecutionMetrics", "StartExecution", "TerminateExecution", "ExecutionFinished",
+                   "StartSnapshot", "SnapshotPhase1Done", "SnapshotPhase2", "StoreWrite", "StoreRead",
+                   "StoreReply"),
+    "logs": ("JobLogLine", "JobLogLines", "GetJobLogs", "KeptLogLine", "JobLogsReply"),
+    "waits": ("WaitJob", "WaitObservable"),
+}.items() for name in names}
 
 
 class ProtocolError(ValueError):
@@ -84,10 +112,26 @@ def decode(frames: list[bytes]) -> tuple[object, int]:
         body = json.loads(frames[3])
     except (UnicodeDecodeError, ValueError, RecursionError) as e:  # deep nesting: RecursionError
         raise ProtocolError(f"undecodable frame: {type(e).__name__}") from None
-    cls = _MESSAGE_TYPES.get(name)
+    cls = _MESSAGE_TYPES.get(name) or _imported_message_type(name)
     if cls is None:
         raise ProtocolError(f"unknown message type {name!r}")
     return _from_json(body, cls, frames[4:]), corr
+
+
+def protocol_class(name: str) -> type | None:
+    """The class of the protocol called ``name`` (a message or a record), its module
+    imported if it was not yet; None if the protocol has no class of that name."""
+    module = DEFINED_IN.get(name)
+    if module is None:
+        return None
+    return getattr(importlib.import_module(f"{__package__}.{module}"), name)
+
+
+def _imported_message_type(name: str) -> type | None:
+    """The message type ``name``, its module imported (registering its messages); None for a
+    record, which is never a message of its own, as for a name the protocol does not know."""
+    protocol_class(name)
+    return _MESSAGE_TYPES.get(name)
 
 
 def _to_json(value, blobs: list[bytes]):
@@ -185,6 +229,8 @@ def unpack_serialized(blob: bytes) -> list:
 
 
 def message_types() -> dict[str, type]:
-    """All registered message classes by name (for tests and diagnostics)."""
+    """All message classes by name, every module imported (for tests and diagnostics)."""
+    for module in sorted(set(DEFINED_IN.values())):
+        importlib.import_module(f"{__package__}.{module}")
     return dict(_MESSAGE_TYPES)
 

@@ -1,7 +1,8 @@
 """`jet` imports only what a command needs: what each command loads, not how long it takes.
 
-Each test runs ``python -X importtime -m jetmq.cli.jet ...`` (the module bin/jet and the
-console script run) and reads the modules it imported from the importtime lines.
+Each test runs jetmq.cli.jet as ``python -m`` does (the module bin/jet and the console script
+run) and reads the names in ``sys.modules`` as it exits: ``-X importtime`` would miss what
+``importlib.import_module`` loads, as the command handlers and the message modules are.
 ``list-jobs``, ``describe``, ``list-snapshots`` and ``cluster`` talk to a stand-in master in this process:
 a ROUTER socket without a key that answers their requests, so no cluster is started.
 """
@@ -27,19 +28,29 @@ NOT_FOR_VERSION = ("zmq", "cloudpickle", "psutil", "lz4", "jetmq.protocol", "jet
 #: What `jet list-jobs` never loads: it sends one bare request, through no JetClient.
 NOT_FOR_LIST_JOBS = ("cloudpickle", "lz4", "jetmq.client", "jetmq.job", "jetmq.observable", "jetmq.serialization",
                      "jetmq.core", "jetmq.pipeline", "jetmq.bootstrap", "jetmq.embedded", "asyncio")
+#: The message modules `jet list-jobs` never loads: it exchanges GetJobs, JobsReply and maybe ErrorReply.
+MESSAGES_NOT_FOR_LIST_JOBS = tuple(f"jetmq.protocol.{module}" for module in (
+    "cluster", "snapshots", "descriptions", "structures", "executions", "logs", "waits"))
 #: What `jet describe` never loads; it decodes the job's metrics reports when there are some, which
 #: loads lz4 and jetmq.core (the metrics modules, and the package's DAG and processor classes).
 NOT_FOR_DESCRIBE = tuple(name for name in NOT_FOR_LIST_JOBS if name not in ("lz4", "jetmq.core")) + (
     "jetmq.member", "jetmq.master")
 
 
+#: ``python -m jetmq.cli.jet``, which prints the names of the loaded modules to stderr at exit.
+RUN_JET = """if True:
+    import atexit, runpy, sys
+    atexit.register(lambda: print("MODULES", *sys.modules, file=sys.stderr))
+    runpy.run_module("jetmq.cli.jet", run_name="__main__", alter_sys=True)
+"""
+
+
 def run_jet(*args: str) -> tuple[subprocess.CompletedProcess, set[str]]:
     """The finished ``jet *args`` and the names of the modules it imported."""
-    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "jetmq.cli.jet", *args],
+    result = subprocess.run([sys.executable, "-c", RUN_JET, *args],
                             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
-    modules = {line.rsplit("|", 1)[1].strip() for line in result.stderr.splitlines()
-               if line.startswith("import time:") and "imported package" not in line}
-    assert modules, result.stderr
+    modules = {name for line in result.stderr.splitlines() if line.startswith("MODULES ") for name in line.split()[1:]}
+    assert "jetmq.cli.common" in modules, result.stderr
     return result, modules
 
 
@@ -117,6 +128,7 @@ def test_list_jobs_loads_no_serialization_nor_engine():
     assert lines[1].startswith("1062-596f-4740-108d RUNNING") and lines[1].endswith(" stand-in")
     assert "jetmq.requester" in modules and "zmq" in modules  # the request really went out
     assert loaded(modules, NOT_FOR_LIST_JOBS) == []
+    assert "jetmq.protocol.jobs" in modules and loaded(modules, MESSAGES_NOT_FOR_LIST_JOBS) == []
 
 
 @pytest.mark.parametrize("command,expected", [("list-snapshots", "a-snapshot"), ("cluster", "State: ACTIVE"),

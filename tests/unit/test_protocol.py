@@ -6,10 +6,14 @@ know fails loudly). No message carries ``bytes`` yet, so test-only message types
 with blobs, dicts and optionals are registered for the tests that need them.
 """
 import dataclasses
+import importlib
 import json
+import pkgutil
 import random
 import string
 import struct
+import subprocess
+import sys
 import types
 import typing
 
@@ -122,6 +126,68 @@ def test_every_message_is_a_frozen_dataclass_named_for_its_registry_key():
     for name, cls in ALL_TYPES:
         assert cls.__name__ == name
         assert dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen
+
+
+# ---- where each class is defined: the table that loads message modules on first use ---------
+
+
+def message_modules() -> dict[str, types.ModuleType]:
+    """Every module of the package but codec, imported, by its short name."""
+    return {info.name: importlib.import_module(f"{protocol.__name__}.{info.name}")
+            for info in pkgutil.iter_modules(protocol.__path__) if info.name != "codec"}
+
+
+def test_defined_in_names_every_class_of_every_message_module_in_its_module():
+    defined = {}
+    for short_name, module in message_modules().items():
+        classes = {name for name, value in vars(module).items()
+                   if isinstance(value, type) and value.__module__ == module.__name__}
+        assert sorted(module.__all__) == sorted(classes), short_name
+        defined.update(dict.fromkeys(classes, short_name))
+    assert codec.DEFINED_IN == defined
+
+
+def test_every_message_and_every_record_is_in_the_table_and_the_records_decode_as_nothing():
+    assert set(message_types()) <= set(codec.DEFINED_IN)
+    for name in set(codec.DEFINED_IN) - set(message_types()):  # the records inside messages
+        cls = getattr(protocol, name)
+        assert dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen, name
+        frames = encode(protocol.Heartbeat(0))
+        with pytest.raises(ProtocolError, match="unknown message type"):
+            decode([frames[0], frames[1], name.encode(), b"{}"])
+
+
+def test_the_package_names_every_class_and_nothing_else():
+    for name in codec.DEFINED_IN:
+        assert getattr(protocol, name) is codec.protocol_class(name) and getattr(protocol, name).__name__ == name
+    assert set(codec.DEFINED_IN) <= set(protocol.__all__) and set(protocol.__all__) <= set(dir(protocol))
+    with pytest.raises(AttributeError):
+        protocol.NoSuchMessage  # noqa: B018 - the access is the test
+    assert codec.protocol_class("__class__") is None and codec.protocol_class("codec") is None
+
+
+def test_a_fresh_process_imports_only_the_message_modules_it_uses():
+    code = """if True:
+        import json, sys
+        from jetmq import protocol
+        def loaded(): return sorted(m for m in sys.modules if m.startswith("jetmq.protocol."))
+        print(loaded())
+        frames = [protocol.MAGIC, bytes([protocol.PROTOCOL_VERSION]) + (7).to_bytes(8, "big"), b"WaitJob",
+                  json.dumps({"job_id": 1, "known_status": "RUNNING", "timeout_ms": 5}).encode()]
+        msg, corr = protocol.decode(frames)
+        print(type(msg).__module__, corr, loaded())
+        protocol.GetJobs(None)
+        print(loaded())
+        from jetmq.protocol import *  # noqa: F403 - what a module that wants everything may do
+        print(loaded() == sorted(f"jetmq.protocol.{m}" for m in ["codec", *set(protocol.DEFINED_IN.values())]))
+    """
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "['jetmq.protocol.codec']",
+        "jetmq.protocol.waits 7 ['jetmq.protocol.codec', 'jetmq.protocol.waits']",
+        "['jetmq.protocol.codec', 'jetmq.protocol.jobs', 'jetmq.protocol.waits']",
+        "True"]
 
 
 # ---- round trips --------------------------------------------------------------------------
