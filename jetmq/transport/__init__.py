@@ -254,14 +254,42 @@ def _peer_address(fd: int) -> str:
         return "an unknown address"
 
 
-class DealerSocket:
+class _MessageReceiver:
+    """recv() for a socket whose peer sends whole messages (``_sock``), named ``where``
+    in what it logs; recv_frames() and decode() for a relay, which decodes only some."""
+
+    _sock: zmq.Socket
+    where: str
+
+    def recv(self):
+        """The next well-formed ``(msg, corr)``, or None when nothing is waiting (a
+        malformed message, such as one relayed undecoded, is logged and dropped)."""
+        while (frames := self.recv_frames()) is not None:
+            decoded = self.decode(frames)
+            if decoded is not None:
+                return decoded
+        return None
+
+    def recv_frames(self) -> list[bytes] | None:
+        """The next message's frames, undecoded, or None when nothing is waiting."""
+        try:
+            return self._sock.recv_multipart(flags=zmq.NOBLOCK)
+        except zmq.Again:
+            return None
+
+    def decode(self, frames: list[bytes]):
+        """``(msg, corr)`` of frames recv_frames() gave, or None (malformed: logged)."""
+        return _decode_or_log(frames, self.where)
+
+
+class DealerSocket(_MessageReceiver):
     """A member's or client's connection to the master."""
 
     def __init__(self, endpoint: str, identity: bytes | None = None, immediate: bool = True,
                  max_message_bytes: int = MAX_REPLY_MESSAGE_BYTES, key: Keypair | None = None):
         """With ``key`` (the cluster key), the connection is authenticated and encrypted;
         ``handshake_failure()`` then says why the master would not have it."""
-        self.endpoint = endpoint
+        self.endpoint = self.where = endpoint
         self._sock = context().socket(zmq.DEALER)
         self._sock.setsockopt(zmq.MAXMSGSIZE, max_message_bytes)
         self._has_key = key is not None
@@ -321,31 +349,13 @@ class DealerSocket:
         except zmq.Again:
             return False
 
-    def recv(self):
-        """The next well-formed ``(msg, corr)``, or None when nothing is waiting."""
-        while (frames := self.recv_frames()) is not None:
-            decoded = _decode_or_log(frames, self.endpoint)
-            if decoded is not None:
-                return decoded
-        return None
-
-    def recv_frames(self) -> list[bytes] | None:
-        """The next message's frames, undecoded, or None when nothing is waiting."""
-        try:
-            return self._sock.recv_multipart(flags=zmq.NOBLOCK)
-        except zmq.Again:
-            return None
-
-    def decode(self, frames: list[bytes]):
-        """``(msg, corr)`` of frames recv_frames() gave, or None (malformed: logged)."""
-        return _decode_or_log(frames, self.endpoint)
 
     def close(self, linger_ms: int = LINGER_MS) -> None:
         self._close_monitor()
         self._sock.close(linger=linger_ms)
 
 
-class PairSocket:
+class PairSocket(_MessageReceiver):
     """One end of an in-process channel between two threads of one process."""
 
     _counter = 0
@@ -353,7 +363,7 @@ class PairSocket:
 
     def __init__(self, sock: zmq.Socket, name: str):
         self._sock = sock
-        self.name = name
+        self.name = self.where = name
 
     @classmethod
     def pipe(cls) -> tuple["PairSocket", "PairSocket"]:
@@ -379,22 +389,6 @@ class PairSocket:
     def send_frames(self, frames: list[bytes]) -> None:
         """Pass an encoded message on as it is (the other end decodes it)."""
         self._sock.send_multipart(frames)
-
-    def recv(self):
-        """The next well-formed ``(msg, corr)``, or None when nothing is waiting (what
-        the other end relayed undecoded may be malformed: it is logged and dropped)."""
-        while (frames := self.recv_frames()) is not None:
-            decoded = _decode_or_log(frames, self.name)
-            if decoded is not None:
-                return decoded
-        return None
-
-    def recv_frames(self) -> list[bytes] | None:
-        """The next message's frames, undecoded, or None when nothing is waiting."""
-        try:
-            return self._sock.recv_multipart(flags=zmq.NOBLOCK)
-        except zmq.Again:
-            return None
 
     def close(self) -> None:
         self._sock.close(linger=0)
