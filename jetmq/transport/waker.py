@@ -10,6 +10,7 @@ however often it is called: a full pipe is already readable), the woken thread
 from __future__ import annotations
 
 import os
+import threading
 
 
 class Waker:
@@ -17,6 +18,10 @@ class Waker:
         self._read, self._write = os.pipe()
         os.set_blocking(self._read, False)
         os.set_blocking(self._write, False)
+        # wake() and close() come from different threads: once closed, the descriptor's
+        # number may belong to another file at once, which a late wake() must not write to
+        self._lock = threading.Lock()
+        self._closed = False
 
     def fileno(self) -> int:
         return self._read
@@ -27,12 +32,13 @@ class Waker:
         return self._write
 
     def wake(self) -> None:
-        try:
-            os.write(self._write, b"\0")
-        except BlockingIOError:  # the pipe is full: it is readable already
-            pass
-        except OSError:  # closed: the poller it woke is gone
-            pass
+        with self._lock:
+            if self._closed:  # the poller it woke is gone
+                return
+            try:
+                os.write(self._write, b"\0")
+            except BlockingIOError:  # the pipe is full: it is readable already
+                pass
 
     def drain(self) -> bytes:
         """What was written since the last drain (one byte per wake, or per signal)."""
@@ -48,8 +54,9 @@ class Waker:
         return b"".join(chunks)
 
     def close(self) -> None:
-        for fd in (self._read, self._write):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            os.close(self._read)
+            os.close(self._write)

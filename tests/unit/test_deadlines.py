@@ -1,5 +1,6 @@
 """When a member's loop may sleep: the deadlines processors declare, how tasklets and
 executions collect them, and the loop's poll timeout made of them."""
+import os
 import threading
 import time
 
@@ -305,3 +306,21 @@ def test_an_item_stream_pipeline_sleeps_until_its_next_item_whatever_its_sinks()
         due = execution.next_deadline() - started
         assert 0.39 < due <= 0.45, f"with {sink}: the loop would wake {due * 1000:.1f} ms after the origin"
         execution.close()
+
+
+def test_a_closed_waker_writes_nowhere_though_its_descriptors_numbers_are_reused():
+    waker = Waker()
+    write_fd = waker.write_fd
+    waker.close()
+    read_end, write_end = os.pipe()  # the lowest free numbers: very likely the waker's old ones
+    try:
+        os.set_blocking(read_end, False)
+        waker.wake()  # from a thread that did not hear of the close
+        for fd in (read_end, write_end):
+            if fd == write_fd or fd == waker.fileno():
+                with pytest.raises(BlockingIOError):
+                    os.read(read_end, 1)  # nothing was written into the new pipe
+        waker.close()  # twice: harmless
+    finally:
+        os.close(read_end)
+        os.close(write_end)
