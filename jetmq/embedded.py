@@ -9,11 +9,13 @@ from __future__ import annotations
 import os
 import select
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Iterable
 
 import psutil
 
@@ -143,25 +145,40 @@ class Cluster(JetClient):
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
     def _kill_everything(self) -> None:
-        """SIGKILL the master and every member process we know of that is still alive."""
-        processes = list(self._member_processes.values())
+        """SIGKILL the master, every member process we know of, and what they started."""
+        roots = list(self._member_processes.values())
+        if self.master_process is not None and self.master_process.poll() is None:
+            roots.append(self.master_process.pid)
+        kill_trees(roots, timeout_s=5)
         if self.master_process is not None:
-            if self.master_process.poll() is None:
-                try:
-                    processes += psutil.Process(self.master_process.pid).children()
-                except psutil.Error:
-                    pass
-                self.master_process.kill()
             self.master_process.wait()
-        for process in processes:
-            try:
-                process.kill()
-            except psutil.Error:
-                pass
-        psutil.wait_procs(processes, timeout=5)
 
     def __enter__(self) -> "Cluster":
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def kill_trees(roots: Iterable[psutil.Process | int], timeout_s: float) -> None:
+    """SIGKILL each process (a psutil.Process or a pid) and all its descendants, and wait
+    at most ``timeout_s`` for them to end. Each gets SIGCONT first: a stopped process
+    cannot reap its children. Processes already gone are skipped."""
+    targets: dict[int, psutil.Process] = {}
+    for root in roots:
+        try:
+            process = root if isinstance(root, psutil.Process) else psutil.Process(root)
+            if not process.is_running():
+                continue
+            targets.setdefault(process.pid, process)
+            for child in process.children(recursive=True):
+                targets.setdefault(child.pid, child)
+        except psutil.Error:
+            continue
+    for process in targets.values():
+        try:
+            process.send_signal(signal.SIGCONT)
+            process.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(list(targets.values()), timeout=timeout_s)

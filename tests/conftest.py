@@ -22,6 +22,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from jetmq.embedded import kill_trees
+
 #: Heartbeats of the ``cluster`` fixture: fast, so failure-detection tests stay short.
 FAST_HEARTBEAT_INTERVAL_MS = 100
 FAST_HEARTBEAT_TIMEOUT_MS = 1000
@@ -133,22 +135,7 @@ class ProcessRegistry:
             self.add(member.pid)
 
     def kill_all(self) -> None:
-        targets: dict[int, psutil.Process] = {}
-        for handle in self._handles:
-            if handle.is_running():
-                targets[handle.pid] = handle
-                try:
-                    for child in handle.children(recursive=True):
-                        targets.setdefault(child.pid, child)
-                except psutil.Error:
-                    pass
-        for handle in targets.values():
-            try:
-                handle.send_signal(signal.SIGCONT)  # harmless, and a stopped parent cannot reap
-                handle.kill()
-            except psutil.Error:
-                pass
-        psutil.wait_procs(list(targets.values()), timeout=KILL_WAIT_S)
+        kill_trees(self._handles, timeout_s=KILL_WAIT_S)
         for process in self._popens:
             try:
                 process.wait(timeout=KILL_WAIT_S)

@@ -19,9 +19,9 @@ import subprocess
 import urllib.request
 from pathlib import Path
 
-import psutil
 import pytest
 
+from jetmq.embedded import kill_trees
 from jetmq.testing import wait_until
 
 START_TIMEOUT_S = 30.0
@@ -128,18 +128,8 @@ class Chromium:
         socket = getattr(self, "_socket", None)
         if socket is not None:
             socket.close()
-        try:
-            helpers = psutil.Process(self.process.pid).children(recursive=True)
-        except psutil.Error:
-            helpers = []
         if self.process.poll() is None:
-            self.process.kill()
-        for helper in helpers:
-            try:
-                helper.kill()
-            except psutil.Error:
-                pass
-        psutil.wait_procs(helpers, timeout=10)
+            kill_trees([self.process.pid], timeout_s=10)
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:

@@ -14,6 +14,7 @@ from jetmq.member.engine.dataplane import HEADER, ReceiverTasklet, SenderTasklet
 from jetmq.member.engine.execution import Execution, Plan
 from jetmq.member.engine.queues import BatchQueue, InputStream
 from jetmq.member.engine.tasklet import ProcessorTasklet, SnapshotRequest
+from jetmq.testing import wait_until
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -33,6 +34,7 @@ class CountingSink(CollectSinkProcessor):
 
     def try_process(self):
         self.try_process_calls += 1
+        self.called_at = time.monotonic()
         return True
 
     def next_deadline(self):
@@ -81,8 +83,9 @@ def test_a_sleeping_tasklet_is_called_when_its_processor_deadline_is_due():
     assert tasklet.wake_at() == sink.deadline
     tasklet.call()
     assert sink.try_process_calls == calls  # not due yet
-    time.sleep(0.06)
-    tasklet.call()
+    wait_until(lambda: tasklet.call() is not None and sink.try_process_calls > calls, 5,
+               "the processor was not called once its deadline had passed")
+    assert sink.called_at >= sink.deadline, "called before its deadline"
     assert sink.try_process_calls == calls + 1
 
 
