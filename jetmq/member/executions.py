@@ -23,7 +23,7 @@ from jetmq.ids import id_to_string
 from jetmq.member import joblogs, metrics
 from jetmq.member.snapshots import MemberSnapshots, StagedOutput
 from jetmq.storage.snapshots import SnapshotDamagedError
-from jetmq.transport import DataDealer, DataRouter, Poller
+from jetmq.transport import ConnectionEvents, DataDealer, DataRouter, Poller
 from jetmq.transport.security import ZapHandler
 
 log = logging.getLogger(__name__)
@@ -36,11 +36,10 @@ COMPLETED_MEMORY = 1000
 #: reports the execution cannot start (a peer on an unreachable address).
 REACH_TIMEOUT_S = 5.0
 #: A data connection down this long (ZeroMQ reconnects by itself in between) makes the
-#: execution stop, reported as its peer lost; how often connections are looked at.
+#: execution stop, reported as its peer lost. Connections are not looked at on a timer:
+#: their events wake the member (DataDealer.events), and a connection that went down sets
+#: the check's deadline.
 PEER_DOWN_TIMEOUT_S = 5.0
-#: How often a member with executions looks at its data connections' events (a peer
-#: gone is so noticed within PEER_DOWN_TIMEOUT_S + this).
-PEER_CHECK_INTERVAL_S = 0.5
 #: How long one execution's step may hold the member's loop before the loop turns
 #: (reads its sockets, steps the other executions): a batch job beside a streaming one
 #: delays the streaming job's items by about this much, not by a whole step of its own.
@@ -85,7 +84,7 @@ class ExecutionService:
         self._executions: dict[int, RunningExecution] = {}
         self._completed: deque[int] = deque(maxlen=COMPLETED_MEMORY)  # executions whose part here completed
         self._by_dealer: dict[DataDealer, int] = {}
-        self._next_peer_check = 0.0
+        self._by_events: dict[ConnectionEvents, DataDealer] = {}
         self._next_metrics_check = 0.0
 
     # ------------------------------------------------------------------ from the master
@@ -159,7 +158,9 @@ class ExecutionService:
         self._executions[msg.execution_id] = running
         for dealer in dealers.values():
             self._by_dealer[dealer] = msg.execution_id
+            self._by_events[dealer.events] = dealer
             self._poller.register(dealer)
+            self._poller.register(dealer.events)
         try:
             execution.init()
         except ExecutionFailed as e:
@@ -179,13 +180,16 @@ class ExecutionService:
             self._send_to_master(p.ExecutionInitialized(execution_id, None))
 
     def next_peer_check(self) -> float | None:
-        """When check_peers() next has work (a monotonic time), or None: no execution."""
-        if not self._executions:
-            return None
-        due = self._next_peer_check
+        """When check_peers() next has work (a monotonic time): a new execution's deadline
+        for its peers' answers, or a data connection's for coming back up; None: none waits."""
+        due = None
         for running in self._executions.values():
             if running.reach_deadline and running.unreached:
-                due = min(due, running.reach_deadline)
+                due = running.reach_deadline if due is None else min(due, running.reach_deadline)
+            for dealer in running.dealers.values():
+                if dealer.down_since is not None:
+                    back_by = dealer.down_since + PEER_DOWN_TIMEOUT_S
+                    due = back_by if due is None else min(due, back_by)
         return due
 
     def check_peers(self, now: float) -> None:
@@ -194,7 +198,6 @@ class ExecutionService:
         due = self.next_peer_check()
         if due is None or now < due:
             return
-        self._next_peer_check = now + PEER_CHECK_INTERVAL_S
         for execution_id, running in list(self._executions.items()):
             lost = None
             if running.reach_deadline and now >= running.reach_deadline and running.unreached:
@@ -204,7 +207,7 @@ class ExecutionService:
                                 f"--advertise)")
             for index, dealer in running.dealers.items():
                 dealer.watch(now)
-                if lost is None and dealer.down_since is not None and now - dealer.down_since > PEER_DOWN_TIMEOUT_S:
+                if lost is None and dealer.down_since is not None and now - dealer.down_since >= PEER_DOWN_TIMEOUT_S:
                     member = running.members[index]
                     lost = (member, f"the data connection to member {member.uuid} at {member.address} has been "
                                     f"down for {now - dealer.down_since:.0f} s")
@@ -273,7 +276,15 @@ class ExecutionService:
             except DataPlaneViolation as e:
                 self._finish(execution_id, f"member {member} broke the data plane's flow control: {e}")
 
-    def on_dealer(self, dealer: DataDealer) -> None:
+    def on_ready(self, ready: DataDealer | ConnectionEvents) -> None:
+        """One of the executions' outbound connections is readable: its credits, or its
+        connection's events."""
+        if type(ready) is ConnectionEvents:
+            ready.dealer.watch(time.monotonic())
+        else:
+            self._on_credits(ready)
+
+    def _on_credits(self, dealer: DataDealer) -> None:
         """Drain an outbound connection: credits from the receiving member."""
         while (received := dealer.recv()) is not None:
             header, payload = received
@@ -294,7 +305,7 @@ class ExecutionService:
                     self._maybe_reached(execution_id, running)
 
     def owns(self, obj) -> bool:
-        return obj in self._by_dealer
+        return obj in self._by_dealer or obj in self._by_events
 
     # ------------------------------------------------------------------ running
 
@@ -361,7 +372,9 @@ class ExecutionService:
         running.execution.close()
         for dealer in running.dealers.values():
             self._poller.unregister(dealer)
+            self._poller.unregister(dealer.events)
             del self._by_dealer[dealer]
+            del self._by_events[dealer.events]
             dealer.close(linger_ms)
 
     # ------------------------------------------------------------------ metrics

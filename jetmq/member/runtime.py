@@ -129,7 +129,7 @@ class MemberRuntime:
                 elif ready is self._waker:
                     self._waker.drain()
                 elif self.executions.owns(ready):
-                    self.executions.on_dealer(ready)
+                    self.executions.on_ready(ready)
             now = time.monotonic()
             self.executions.check_peers(now)
             self.executions.report_metrics(now)
@@ -147,7 +147,8 @@ class MemberRuntime:
 
     def _idle_timeout(self, step_started: float) -> float | None:
         """How long to sleep after a step that moved nothing: until the earliest of the
-        executions' next deadline, the next peer check, the next push of job logs and the
+        executions' next deadline, the next peer check (a deadline for a peer's answer or
+        for a data connection to come back), the next push of job logs and the
         end of a graceful leave; None (until something arrives) when none is set."""
         deadline = _earliest(self.executions.next_deadline(), self.executions.next_peer_check(),
                              self.job_logs.wake_at(),  # per-job log lines waiting to go to the master

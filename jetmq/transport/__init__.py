@@ -502,6 +502,17 @@ class DataRouter:
         self._sock.close(linger=0)
 
 
+class ConnectionEvents:
+    """A DataDealer's connection events as a pollable object: a member sleeps until its
+    data connections change rather than looking at them on a timer."""
+
+    __slots__ = ("socket", "dealer")
+
+    def __init__(self, monitor: zmq.Socket, dealer: "DataDealer"):
+        self.socket = monitor
+        self.dealer = dealer
+
+
 class DataDealer:
     """One execution's outbound connection to another member's DataRouter."""
 
@@ -518,6 +529,8 @@ class DataDealer:
         self._sock.setsockopt(zmq.RCVHWM, DATA_HWM)
         _data_heartbeats(self._sock)
         self._monitor = self._sock.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
+        #: polled beside the dealer: readable when the connection went up or down (then watch())
+        self.events = ConnectionEvents(self._monitor, self)
         self.down_since: float | None = None  # monotonic time the connection went down, while it is
         self._sock.connect(f"tcp://{address}")
 
