@@ -14,7 +14,9 @@ as Jet's EventTimeMapper with the limiting-lag policy:
 - it is emitted right before the item that advanced it, but only once it moved at
   least `throttle_ms` (event time) past the last one emitted, or once the source
   has had no item for `throttle_ms` of wall time (so a stream that pauses still
-  gets its last watermark out): at most ~100 watermarks per second;
+  gets its last watermark out): at most ~100 watermarks per second of event time in a
+  pipeline with a stage that acts on watermarks (windows, map_stateful with a TTL),
+  one per second in any other (jetmq.pipeline.lowering chooses, as Jet's planner);
 - idleness: the engine has no IDLE marker (Jet's), so a processor that has had no
   item for `idle_timeout_ms` of wall time advances its watermark with the wall
   clock from its last item (`last max - lag + time since that item`), or, never
@@ -45,8 +47,9 @@ __all__ = [
 ]
 
 WATERMARK_THROTTLE_MS = 10
-"""Event time a watermark must advance before another is emitted: at most ~100 per
-second of event time, each costing every downstream processor one call."""
+"""Event time a watermark must advance before another is emitted, in a pipeline that
+acts on watermarks: at most ~100 per second of event time, each costing every
+downstream processor one call."""
 DEFAULT_IDLE_TIMEOUT_MS = 60_000
 """Wall time without items after which a source processor counts as idle (Jet's default)."""
 NO_WATERMARK = -(1 << 62)

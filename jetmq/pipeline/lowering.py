@@ -13,7 +13,10 @@ Two passes over the stages, in the order they were made (which is topological):
    source            one vertex (the source's name)
    chain             one vertex; local unicast edge from upstream
    merge             one vertex; a local unicast edge from each upstream
-   rebalance         one vertex; distributed unicast (or partitioned) edge in
+   rebalance         one vertex; distributed unicast (or partitioned) edge in;
+                     no vertex when a sink is its only reader: the sink's
+                     own edge in is the distributed one (as Jet's rebalance,
+                     a property of the next stage's edge)
    aggregate         accumulate (local edge in) -> distributed partitioned by
                      key (or all-to-one) -> combine; a chain feeding only the
                      aggregate runs in the accumulate vertex ("flat_map-
@@ -42,6 +45,12 @@ Two passes over the stages, in the order they were made (which is topological):
                      constant None: one processor) edge in
    ================  =========================================================
 
+Watermark throttling is chosen for the whole pipeline, as Jet's planner does: a
+pipeline with a stage that acts on watermarks (a window, a map_stateful with a TTL)
+gets WATERMARK_THROTTLE_MS; one without gets MAXIMUM_WATERMARK_GAP, since its
+watermarks only show in the job's metrics, and each one costs every downstream
+processor a call and every member a message.
+
 Stages with timestamps carry `(ts, item)` events (jetmq.pipeline.events): their
 processors are told so, partitioning keys are taken from the item, and a sink's
 processor is wrapped to get bare items.
@@ -53,7 +62,7 @@ from __future__ import annotations
 
 import operator
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, Callable
 
@@ -78,6 +87,7 @@ from jetmq.pipeline.processors.windows import (
     SessionWindowProcessor,
     WindowCombineProcessor,
 )
+from jetmq.pipeline.events import WATERMARK_THROTTLE_MS, EventTimePolicy
 from jetmq.pipeline.stages import Stage
 from jetmq.pipeline.transforms import (
     AggregateTransform,
@@ -97,7 +107,11 @@ from jetmq.pipeline.transforms import (
     op_name,
 )
 
-__all__ = ["BUILD_SIDE_PRIORITY", "lower"]
+__all__ = ["BUILD_SIDE_PRIORITY", "MAXIMUM_WATERMARK_GAP_MS", "lower", "watermark_throttle_ms"]
+
+MAXIMUM_WATERMARK_GAP_MS = 1000
+"""Watermark throttling of a pipeline with no stage acting on watermarks (Jet's
+MAXIMUM_WATERMARK_GAP): its watermarks still advance every second of event time."""
 
 BUILD_SIDE_PRIORITY = -1
 """Priority of the hash join's table edge: lower than the primary edge's 0, so the
@@ -136,9 +150,17 @@ class _FusedVertex:
 
 
 class _DagBuilder:
-    def __init__(self) -> None:
+    def __init__(self, throttle_ms: int) -> None:
         self.dag = DAG()
         self._out_ordinals: Counter[str] = Counter()
+        self.throttle_ms = throttle_ms
+        self.rebalancing: dict[int, RebalanceTransform] = {}
+        """Rebalance stages lowered to no vertex (stage index -> transform): their sink's
+        edge in distributes the items."""
+
+    def policy(self, policy: EventTimePolicy) -> EventTimePolicy:
+        """A source's event time policy with the pipeline's watermark throttling."""
+        return replace(policy, throttle_ms=self.throttle_ms)
 
     def vertex(self, name: str, supplier: Callable[[], Processor], local_parallelism: int = 1) -> str:
         unique, n = name, 1
@@ -161,7 +183,7 @@ class _DagBuilder:
 def lower(stages: list[Stage]) -> DAG:
     """The DAG of a pipeline whose stages, in the order they were made, are `stages`."""
     fused, absorbed = _plan_fusion(stages)
-    builder = _DagBuilder()
+    builder = _DagBuilder(watermark_throttle_ms(stages))
     out: dict[int, str] = {}  # stage index -> the vertex emitting its items
     for stage in stages:
         group = fused.get(stage._index)
@@ -179,6 +201,15 @@ def lower(stages: list[Stage]) -> DAG:
     return builder.dag
 
 
+def watermark_throttle_ms(stages: list[Stage]) -> int:
+    """How far event time moves between two watermarks of a source processor."""
+    for stage in stages:
+        t = stage._transform
+        if isinstance(t, WindowAggregateTransform) or (isinstance(t, MapStatefulTransform) and t.ttl_ms is not None):
+            return WATERMARK_THROTTLE_MS
+    return MAXIMUM_WATERMARK_GAP_MS
+
+
 def _plan_fusion(stages: list[Stage]) -> tuple[dict[int, _FusedVertex], dict[int, _FusedVertex]]:
     """Which stages share a fused vertex (stage index -> its vertex), and which
     aggregate stages absorb their upstream chain (aggregate stage index -> the chain).
@@ -189,6 +220,7 @@ def _plan_fusion(stages: list[Stage]) -> tuple[dict[int, _FusedVertex], dict[int
     in between (measured ~10% less time per word than two vertices).
     """
     consumers = Counter(up._index for stage in stages for up in stage._upstreams)
+    into_sink = {stage._upstreams[0]._index for stage in stages if isinstance(stage._transform, SinkTransform)}
     fused: dict[int, _FusedVertex] = {}
     absorbed: dict[int, _FusedVertex] = {}
     for stage in stages:
@@ -200,6 +232,8 @@ def _plan_fusion(stages: list[Stage]) -> tuple[dict[int, _FusedVertex], dict[int
                 group = _FusedVertex(stage)
             group.steps.append((t.kind, t.fn))
             fused[stage._index] = group
+        elif isinstance(t, RebalanceTransform) and consumers[stage._index] == 1 and stage._index in into_sink:
+            pass  # no vertex: the sink's edge in distributes (_lower_stage)
         elif isinstance(t, (MergeTransform, RebalanceTransform, HashJoinTransform)):
             fused[stage._index] = _FusedVertex(stage)
         elif isinstance(t, AggregateTransform) or _is_session(t):
@@ -232,8 +266,7 @@ def _lower_fused(b: _DagBuilder, group: _FusedVertex, out: dict[int, str]) -> No
             b.add(b.edge(up, group.name, ordinal))
     elif isinstance(t, RebalanceTransform):
         group.name = b.vertex("-".join(["rebalance", *kinds]), partial(FusedTransformProcessor, steps, ts))
-        edge = b.edge(ups[0], group.name).distributed()
-        b.add(edge if t.key_fn is None else edge.partitioned(_item_key(t.key_fn, ts)))
+        b.add(_rebalancing(b.edge(ups[0], group.name), t, ts))
     else:  # HashJoinTransform
         primary, build_side = ups
         collector = b.vertex("hash-join-collect", partial(HashJoinCollectProcessor, t.right_key_fn))
@@ -242,6 +275,12 @@ def _lower_fused(b: _DagBuilder, group: _FusedVertex, out: dict[int, str]) -> No
                               partial(HashJoinProcessor, t.left_key_fn, t.map_fn, steps, ts))
         b.add(b.edge(primary, group.name, PRIMARY_ORDINAL))
         b.add(b.edge(collector, group.name, TABLE_ORDINAL).broadcast().with_priority(BUILD_SIDE_PRIORITY))
+
+
+def _rebalancing(edge: Edge, t: RebalanceTransform, ts: bool) -> Edge:
+    """`edge`, distributing the items as `rebalance` asks: round robin or by key."""
+    edge = edge.distributed()
+    return edge if t.key_fn is None else edge.partitioned(_item_key(t.key_fn, ts))
 
 
 def _lower_stage(b: _DagBuilder, stage: Stage, ups: list[str], chain: _FusedVertex | None) -> str | None:
@@ -253,15 +292,19 @@ def _lower_stage(b: _DagBuilder, stage: Stage, ups: list[str], chain: _FusedVert
     if isinstance(t, SourceTransform):
         return b.vertex(t.source.name, t.source.supplier, t.source.local_parallelism)
     if isinstance(t, StreamSourceTransform):
-        return b.vertex(t.source.name, t.source.supplier(t.policy), t.source.local_parallelism)
+        return b.vertex(t.source.name, t.source.supplier(b.policy(t.policy)), t.source.local_parallelism)
     if isinstance(t, SinkTransform):
         supplier = partial(TimestampStrippingSink, t.sink.supplier) if ts and not t.sink.receives_timestamps \
             else t.sink.supplier
         sink = b.vertex(t.sink.name, supplier, t.sink.local_parallelism)
-        b.add(b.edge(ups[0], sink))
+        rebalance = b.rebalancing.get(stage._upstreams[0]._index)
+        b.add(b.edge(ups[0], sink) if rebalance is None else _rebalancing(b.edge(ups[0], sink), rebalance, ts))
         return None
+    if isinstance(t, RebalanceTransform):  # into a sink only (_plan_fusion): the sink's edge distributes
+        b.rebalancing[stage._index] = t
+        return ups[0]
     if isinstance(t, TimestampTransform):
-        vertex = b.vertex("add-timestamps", partial(InsertWatermarksProcessor, t.policy))
+        vertex = b.vertex("add-timestamps", partial(InsertWatermarksProcessor, b.policy(t.policy)))
         b.add(b.edge(ups[0], vertex))
         return vertex
     if isinstance(t, WindowAggregateTransform):

@@ -7,7 +7,8 @@ import pytest
 from jetmq.core import RoutingPolicy
 from jetmq.pipeline import Pipeline, Sinks, SourceBuilder, Sources, WindowDefinition
 from jetmq.pipeline.aggregate import AggregateOperations as ops
-from jetmq.pipeline.lowering import BUILD_SIDE_PRIORITY
+from jetmq.pipeline.events import WATERMARK_THROTTLE_MS
+from jetmq.pipeline.lowering import BUILD_SIDE_PRIORITY, MAXIMUM_WATERMARK_GAP_MS
 from jetmq.pipeline.processors import AccumulateProcessor, FusedTransformProcessor
 from jetmq.pipeline.transforms import op_name
 
@@ -123,11 +124,37 @@ def test_rebalance_is_a_distributed_edge_and_later_steps_fuse_after_it():
     p.read_from(Sources.items([1])).rebalance().map(str).write_to(Sinks.noop())
     p.read_from(Sources.items([2])).rebalance(lambda x: x).write_to(Sinks.noop())
     names, edges = shape(p.to_dag())
-    assert "rebalance-map" in names and "rebalance" in names
+    assert "rebalance-map" in names
     unicast = edges[("items-source", "rebalance-map")]
     assert unicast.is_distributed and unicast.routing is RoutingPolicy.UNICAST
-    keyed = edges[("items-source-2", "rebalance")]
+    # a rebalance read only by a sink is no vertex: the sink's own edge in distributes
+    assert not any(name.startswith("rebalance") and name != "rebalance-map" for name in names)
+    keyed = edges[("items-source-2", "noop-sink-2")]
     assert keyed.is_distributed and keyed.routing is RoutingPolicy.PARTITIONED
+    assert keyed.key_fn(7) == 7
+
+
+def test_a_rebalance_read_by_a_sink_and_another_stage_keeps_its_vertex():
+    p = Pipeline()
+    rebalanced = p.read_from(Sources.items([1])).rebalance(lambda x: x)
+    rebalanced.write_to(Sinks.noop())
+    rebalanced.map(str).write_to(Sinks.list("strings"))
+    names, edges = shape(p.to_dag())
+    assert "rebalance" in names and "map" in names
+    assert edges[("items-source", "rebalance")].is_distributed
+    assert not edges[("rebalance", "noop-sink")].is_distributed
+    assert not edges[("rebalance", "map")].is_distributed
+
+
+def test_a_keyed_rebalance_into_a_sink_partitions_timestamped_items_by_their_item():
+    p = Pipeline()
+    (p.read_from(Sources.item_stream(10)).with_native_timestamps(0)
+      .map(lambda event: event.sequence).rebalance(lambda seq: seq % 3).write_to(Sinks.list("seqs")))
+    names, edges = shape(p.to_dag())
+    assert names == ["item-stream", "map", "list-sink(seqs)"]
+    into_sink = edges[("map", "list-sink(seqs)")]
+    assert into_sink.is_distributed and into_sink.routing is RoutingPolicy.PARTITIONED
+    assert into_sink.key_fn((1_000, 5)) == 2  # the key of the item, not of its timestamp
 
 
 def test_merge_takes_each_upstream_on_its_own_ordinal():
@@ -293,3 +320,35 @@ def test_builtin_aggregate_operations_have_names():
         "top_n": ops.top_n(2), "bottom_n": ops.bottom_n(2), "all_of": ops.all_of(ops.counting()),
     }
     assert {name: op_name(op) for name, op in named.items()} == {name: name for name in named}
+
+
+def _throttles(p: Pipeline) -> dict[str, int]:
+    """The watermark throttling of each timestamping vertex of the lowered pipeline."""
+    dag = p.to_dag()
+    policies = {v.name: getattr(v.processor_supplier(), "_policy", None) for v in dag.vertices()}
+    return {name: policy.throttle_ms for name, policy in policies.items() if policy is not None}
+
+
+def test_watermarks_of_a_pipeline_that_never_acts_on_them_come_once_a_second_of_event_time():
+    # Given streams whose watermarks no stage acts on (they show only in the metrics)
+    p = Pipeline()
+    p.read_from(Sources.item_stream(10)).with_native_timestamps(0).map(str).write_to(Sinks.noop())
+    stamped = p.read_from(Sources.items([1, 2])).with_timestamps(lambda x: x, 0)
+    stamped.rolling_aggregate(ops.counting()).write_to(Sinks.list("counts"))
+    # Then each timestamping vertex emits at most one a second (Jet's maximum gap)
+    assert _throttles(p) == {"item-stream": MAXIMUM_WATERMARK_GAP_MS, "add-timestamps": MAXIMUM_WATERMARK_GAP_MS}
+
+
+@pytest.mark.parametrize("stage", ["tumbling", "session", "map_stateful with a ttl"])
+def test_watermarks_of_a_pipeline_with_a_stage_acting_on_them_keep_the_fine_throttle(stage):
+    p = Pipeline()
+    events = p.read_from(Sources.item_stream(10)).with_native_timestamps(0)
+    events.map(str).write_to(Sinks.noop())  # a branch without windows: the pipeline decides, not the branch
+    keyed = events.grouping_key(lambda e: e.sequence % 2)
+    if stage == "tumbling":
+        keyed.window(WindowDefinition.tumbling(100)).aggregate(ops.counting()).write_to(Sinks.noop())
+    elif stage == "session":
+        keyed.window(WindowDefinition.session(100)).aggregate(ops.counting()).write_to(Sinks.noop())
+    else:
+        keyed.map_stateful(list, lambda state, key, e: None, ttl_ms=1_000).write_to(Sinks.noop())
+    assert _throttles(p) == {"item-stream": WATERMARK_THROTTLE_MS}
