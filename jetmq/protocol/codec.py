@@ -88,12 +88,12 @@ def encode(msg, corr: int = 0) -> list[bytes]:
     if _MESSAGE_TYPES.get(name) is not type(msg):
         raise TypeError(f"{name} is not a protocol message")
     blobs: list[bytes] = []
-    body = {f.name: _to_json(getattr(msg, f.name), blobs) for f in dataclasses.fields(msg)}
+    body = {name: _to_json(getattr(msg, name), blobs) for name in _shape(type(msg)).names}
     return [
         MAGIC,
         _HEADER.pack(PROTOCOL_VERSION, corr),
         name.encode("ascii"),
-        json.dumps(body, separators=(",", ":")).encode("utf-8"),
+        _json_encode(body).encode("utf-8"),
         *blobs,
     ]
 
@@ -109,7 +109,7 @@ def decode(frames: list[bytes]) -> tuple[object, int]:
         raise ProtocolError(f"protocol version {version}, expected {PROTOCOL_VERSION}")
     try:
         name = frames[2].decode("ascii")
-        body = json.loads(frames[3])
+        body = _json_decode(frames[3].decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as e:  # deep nesting: RecursionError
         raise ProtocolError(f"undecodable frame: {type(e).__name__}") from None
     cls = _MESSAGE_TYPES.get(name) or _imported_message_type(name)
@@ -135,11 +135,13 @@ def _imported_message_type(name: str) -> type | None:
 
 
 def _to_json(value, blobs: list[bytes]):
+    if value is None or type(value) in _JSON_SCALARS:
+        return value
     if isinstance(value, (bytes, bytearray, memoryview)):
         blobs.append(bytes(value))
         return {"$blob": len(blobs) - 1}
     if dataclasses.is_dataclass(value):
-        return {f.name: _to_json(getattr(value, f.name), blobs) for f in dataclasses.fields(value)}
+        return {name: _to_json(getattr(value, name), blobs) for name in _shape(type(value)).names}
     if isinstance(value, (tuple, list)):
         return [_to_json(v, blobs) for v in value]
     if isinstance(value, dict):
@@ -149,15 +151,18 @@ def _to_json(value, blobs: list[bytes]):
 
 def _from_json(value, hint, blobs: list[bytes]):
     """Convert ``value`` to ``hint``'s type, or raise ProtocolError."""
-    origin = typing.get_origin(hint)
-    if dataclasses.is_dataclass(hint):
+    if hint in _EXACT_SCALARS:  # the common case first: a str, int or bool field
+        if type(value) is not hint:
+            raise ProtocolError(f"expected {hint.__name__}, got {type(value).__name__}")
+        return value
+    if hint in _SHAPES or dataclasses.is_dataclass(hint):
         if not isinstance(value, dict):
             raise ProtocolError(f"{hint.__name__}: expected an object")
-        hints = _type_hints(hint)
-        fields = {f.name for f in dataclasses.fields(hint)}
-        if set(value) != fields:
-            raise ProtocolError(f"{hint.__name__}: fields {sorted(value)}, expected {sorted(fields)}")
-        return hint(**{k: _from_json(value[k], hints[k], blobs) for k in fields})
+        shape = _shape(hint)
+        if value.keys() != shape.name_set:
+            raise ProtocolError(f"{hint.__name__}: fields {sorted(value)}, expected {sorted(shape.name_set)}")
+        return hint(**{name: _from_json(value[name], field_hint, blobs) for name, field_hint in shape.fields})
+    origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in typing.get_args(hint):
             return None
@@ -194,14 +199,34 @@ def _from_json(value, hint, blobs: list[bytes]):
     return value
 
 
-_HINTS_CACHE: dict[type, dict] = {}
+_JSON_SCALARS = frozenset((str, int, float, bool))
+_EXACT_SCALARS = frozenset((str, int, bool))  # a float field also takes an int (JSON has one number)
+_json_encode = json.JSONEncoder(separators=(",", ":")).encode
+_json_decode = json.JSONDecoder().decode
 
 
-def _type_hints(cls) -> dict:
-    hints = _HINTS_CACHE.get(cls)
-    if hints is None:
-        hints = _HINTS_CACHE[cls] = typing.get_type_hints(cls)
-    return hints
+class _Shape:
+    """A protocol class's fields and their type hints, worked out once per class: a
+    member encodes and decodes a few messages a second, each after a sleep, when every
+    call made on the way costs several times what it costs warm."""
+
+    __slots__ = ("names", "name_set", "fields")
+
+    def __init__(self, cls: type):
+        hints = typing.get_type_hints(cls)
+        self.names = tuple(f.name for f in dataclasses.fields(cls))
+        self.name_set = frozenset(self.names)
+        self.fields = tuple((name, hints[name]) for name in self.names)
+
+
+_SHAPES: dict[type, _Shape] = {}
+
+
+def _shape(cls: type) -> _Shape:
+    shape = _SHAPES.get(cls)
+    if shape is None:
+        shape = _SHAPES[cls] = _Shape(cls)
+    return shape
 
 
 class _BytesOnlyUnpickler(pickle.Unpickler):
