@@ -68,6 +68,7 @@ from typing import Any, Callable
 
 from jetmq.core.dag import DAG, Edge
 from jetmq.core.processor import Processor
+from jetmq.pipeline.events import WATERMARK_THROTTLE_MS, EventTimePolicy
 from jetmq.pipeline.processors.aggregation import (
     AccumulateAllProcessor,
     AccumulateProcessor,
@@ -87,7 +88,6 @@ from jetmq.pipeline.processors.windows import (
     SessionWindowProcessor,
     WindowCombineProcessor,
 )
-from jetmq.pipeline.events import WATERMARK_THROTTLE_MS, EventTimePolicy
 from jetmq.pipeline.stages import Stage
 from jetmq.pipeline.transforms import (
     AggregateTransform,
