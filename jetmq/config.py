@@ -37,6 +37,18 @@ MAX_JOB_RESULTS = 1000
 METRICS_COLLECTION_INTERVAL_MS = 5000
 #: How long a master waits for its forked members to say hello at start.
 MEMBER_START_TIMEOUT_S = 60.0
+#: How far below its other threads a member runs the thread that runs its jobs (a nice
+#: increment): when jobs keep the CPUs busy, the threads that move their data (ZeroMQ's
+#: I/O thread), the link to the master and the master itself still run at once, so an
+#: item does not wait a scheduler's time slice at every hop (see docs/engine.md).
+JOB_THREAD_NICE = 10
+
+
+def check_job_nice(value: int) -> int:
+    """``value`` if it is a nice increment (0-19), else ValueError."""
+    if type(value) is not int or not 0 <= value <= 19:
+        raise ValueError(f"--job-nice must be a nice increment between 0 and 19, not {value!r}")
+    return value
 
 
 def default_member_count() -> int:
@@ -97,9 +109,11 @@ class ClusterConfig:
     metrics_collection_interval_ms: int = METRICS_COLLECTION_INTERVAL_MS  # how often members report job metrics
     web_port: int | None = None  # the HTTP server's port: None for DEFAULT_WEB_PORT if free, 0 for none
     web_bind: str = DEFAULT_BIND_HOST  # where the HTTP server binds (non-loopback: the cluster key's token needed)
+    job_nice: int = JOB_THREAD_NICE  # the forked members' job thread runs this much nicer than their others
 
     def __post_init__(self):
         check_cluster_name(self.cluster_name)
+        check_job_nice(self.job_nice)
         if self.no_auth and not is_loopback(self.bind_host):
             raise ValueError(f"--no-auth needs a loopback --bind, not {self.bind_host}: without authentication "
                              f"anyone who reaches the port can run code on every member as you; on other "
@@ -145,6 +159,7 @@ class MemberConfig:
     key_file: str | None = None  # the cluster key's file (None: a cluster without authentication)
     heartbeat_interval_ms: int = HEARTBEAT_INTERVAL_MS
     heartbeat_timeout_ms: int = HEARTBEAT_TIMEOUT_MS
+    job_nice: int = JOB_THREAD_NICE  # how much nicer than the member's other threads its job thread runs
 
 
 class ProcessingGuarantee(enum.Enum):

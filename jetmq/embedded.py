@@ -57,11 +57,12 @@ class Cluster(JetClient):
                  heartbeat_interval_ms: int | None = None, heartbeat_timeout_ms: int | None = None,
                  scale_up_delay_ms: int | None = None, max_job_results: int | None = None,
                  job_result_ttl_s: int | None = None, no_auth: bool = False, respawn: bool = True,
-                 metrics_collection_interval: float | None = None, web_port: int = 0):
+                 metrics_collection_interval: float | None = None, web_port: int = 0, job_nice: int | None = None):
         """``no_auth``: no cluster key and no encryption (the cluster binds 127.0.0.1 only);
         ``respawn=False``: a member that dies is not replaced (Jet's behaviour);
         ``metrics_collection_interval``: how often, in seconds, members report job metrics
-        (default 5); ``web_port``: the port of the dashboard and /metrics (default 0: none)."""
+        (default 5); ``web_port``: the port of the dashboard and /metrics (default 0: none);
+        ``job_nice``: how much nicer than their other threads the members run their jobs (default 10)."""
         super().__init__(addresses=None, key_file=clusterkey.NO_KEY)  # its own key, once started
         self.no_auth = no_auth
         self.respawn = respawn
@@ -76,6 +77,7 @@ class Cluster(JetClient):
             "--job-result-ttl-s": job_result_ttl_s,
             "--metrics-collection-interval": metrics_collection_interval,
             "--web-port": web_port,
+            "--job-nice": job_nice,
         }
         self.data_dir: Path | None = None
         self.master_process: subprocess.Popen | None = None

@@ -37,6 +37,8 @@ Options:
   --scale-up-delay-ms MS      Delay before jobs scale up onto a new member [default: 10000].
   --heartbeat-interval-ms MS  How often members and master heartbeat [default: 500].
   --heartbeat-timeout-ms MS   Silence after which a peer counts as gone [default: 3000].
+  --job-nice N                How much nicer (lower priority) than its I/O threads and the master a
+                              member runs the thread that runs its jobs, 0-19 [default: 10].
   --job-result-ttl-s S        How long finished jobs stay listed [default: 604800].
   --metrics-collection-interval S
                               How often members report the metrics of their jobs, in seconds
@@ -62,8 +64,8 @@ from pathlib import Path
 
 from jetmq.version import __version__
 from jetmq.cli.common import parse_args, RET_OK, fail
-from jetmq.config import (DEFAULT_BIND_HOST, ClusterConfig, MemberConfig, check_cluster_name, default_data_dir,
-                          default_member_count, parse_address)
+from jetmq.config import (DEFAULT_BIND_HOST, ClusterConfig, MemberConfig, check_cluster_name, check_job_nice,
+                          default_data_dir, default_member_count, parse_address)
 from jetmq.embedded import START_TIMEOUT_S, read_ready_line
 from jetmq import clusterkey
 from jetmq.errors import ClusterKeyError, ClusterStartError
@@ -146,7 +148,7 @@ def start_master(args: dict, argv: list[str]) -> int:
             max_job_results=_int(args, "--max-job-results"),
             metrics_collection_interval_ms=_interval_ms(args, "--metrics-collection-interval"),
             web_port=_int(args, "--web-port") if args["--web-port"] is not None else None,
-            web_bind=args["--web-bind"])
+            web_bind=args["--web-bind"], job_nice=_int(args, "--job-nice"))
     except ValueError as e:
         return fail(str(e), code=2)
     data_dir = config.resolved_data_dir
@@ -196,6 +198,7 @@ def start_member(args: dict, argv: list[str]) -> int:
     try:
         host, port = parse_address(args["--join"])
         check_cluster_name(args["--cluster-name"])
+        job_nice = check_job_nice(_int(args, "--job-nice"))
     except ValueError as e:
         return fail(str(e), code=2)
     data_dir = Path(args["--data-dir"]) if args["--data-dir"] else None
@@ -228,7 +231,7 @@ def start_member(args: dict, argv: list[str]) -> int:
         cluster_name=args["--cluster-name"], bind_host=bind, advertise_host=args["--advertise"],
         key_file=str(key_path) if key_path is not None else None,
         heartbeat_interval_ms=_int(args, "--heartbeat-interval-ms"),
-        heartbeat_timeout_ms=_int(args, "--heartbeat-timeout-ms"))
+        heartbeat_timeout_ms=_int(args, "--heartbeat-timeout-ms"), job_nice=job_nice)
     configure_logging(f"member-{config.uuid[:8]}", stream=sys.stderr if log_file is None else None, path=log_file)
     on_ready, on_failure = _ready_reporter(args["--ready-fd"])
     runtime = MemberRuntime(config, on_joined=lambda: on_ready(f"{host}:{port}"))

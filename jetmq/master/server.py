@@ -178,6 +178,7 @@ class MasterServer:
             key_file=None if self.key is None else str(self.data_dir.root / clusterkey.KEY_FILE),
             heartbeat_interval_ms=self.config.heartbeat_interval_ms,
             heartbeat_timeout_ms=self.config.heartbeat_timeout_ms,
+            job_nice=self.config.job_nice,
         )
         self.launcher = MemberLauncher(template, self.data_dir.log_dir)
         self._poller = Poller()

@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import signal
+import threading
 import time
 from typing import Callable
 
@@ -87,6 +88,9 @@ class MemberRuntime:
         self.executions = ExecutionService(self.config.uuid, self.data_socket, poller,
                                            self.job_logs.before_finish(self._pipe.send), self.services,
                                            cluster_key, own_key)
+        # every other thread runs now (ZeroMQ's I/O thread, the link): only this one, which
+        # runs the jobs, yields to them (and to the master) when the CPUs are busy
+        _lower_own_priority(self.config.job_nice)
         # what exists now (modules, the runtime) lives as long as the process: keep it out
         # of the collector's full passes, which would otherwise walk it all, milliseconds
         # that every item in flight waits for (a latency tail)
@@ -202,6 +206,18 @@ class MemberRuntime:
         """Say goodbye through the link, which closes once it has passed it on."""
         self._pipe.send(p.Goodbye(reason))
         self._exit_code = ExitCode.OK
+
+
+def _lower_own_priority(increment: int) -> None:
+    """Make the calling thread ``increment`` nicer (Linux: a thread's own niceness); the
+    threads it starts later inherit it. A system that refuses leaves it as it is."""
+    if increment <= 0:
+        return
+    thread = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + increment))
+    except OSError as e:
+        log.warning("could not lower the job thread's priority by %d: %s", increment, e)
 
 
 def _earliest(*deadlines: float | None) -> float | None:

@@ -29,7 +29,7 @@ import jetmq.requester
 from jetmq.version import PYTHON_VERSION, __version__
 from jetmq import protocol as p
 from jetmq import transport
-from jetmq.config import MASTER_SILENCE_FACTOR
+from jetmq.config import JOB_THREAD_NICE, MASTER_SILENCE_FACTOR
 from jetmq.testing import wait_until
 from tests.integration.keys import authenticated
 
@@ -369,8 +369,11 @@ def test_an_unreachable_address_is_an_error_naming_it_within_five_seconds(run_cl
     ("start", ["--port", "70000", "-m", "1"]),
     ("start", ["-m", "-1"]),
     ("start", ["--heartbeat-interval-ms", "500", "--heartbeat-timeout-ms", "100"]),
+    ("start", ["--job-nice", "20", "-m", "1"]),
+    ("start", ["--join", "127.0.0.1:5701", "--job-nice", "-1"]),
 ], ids=["jet-bad-port", "jet-port-range", "jet-no-host", "jet-space-in-host", "stop-no-port", "join-bad-port",
-        "start-port-text", "start-port-range", "start-negative-members", "start-timeout-below-interval"])
+        "start-port-text", "start-port-range", "start-negative-members", "start-timeout-below-interval",
+        "start-job-nice-range", "join-job-nice-range"])
 def test_a_malformed_argument_is_a_usage_error_with_exit_code_2(run_cli, processes, tool, args):
     try:
         result = run_cli(tool, *args, timeout=USAGE_ERROR_WAIT_S)
@@ -392,6 +395,38 @@ def test_an_unknown_command_exits_2_with_usage(run_cli, args):
     result = run_cli("jet", *args)
     assert result.returncode == 2
     assert "Usage:" in result.stderr or "usage:" in result.stderr.lower()
+
+
+# ---- 7b. the job thread's priority -------------------------------------------------------------------
+
+
+def thread_nices(pid: int) -> dict[str, list[int]]:
+    """The nice value of each thread of process ``pid``, by thread name ("main" for the main one)."""
+    nices: dict[str, list[int]] = {}
+    for thread in psutil.Process(pid).threads():
+        name = "main" if thread.id == pid else Path(f"/proc/{pid}/task/{thread.id}/comm").read_text().strip()
+        nices.setdefault(name, []).append(os.getpriority(os.PRIO_PROCESS, thread.id))
+    return nices
+
+
+def test_members_run_their_jobs_on_a_thread_nicer_than_their_io_threads_by_job_nice(cluster, processes, tmp_path):
+    base = os.getpriority(os.PRIO_PROCESS, 0)  # what the master, and so its forked members, started with
+    # Given the forked members (default --job-nice) and a member joined with --job-nice 3
+    joined = start_joined_member(processes, cluster.address, tmp_path / "joined.log", "--job-nice", "3")
+    wait_for_member_with_pid(cluster, joined.pid)
+    forked = [m.pid for m in cluster.cluster().members if m.forked]
+    assert forked, "the fixture's cluster has no forked member"
+    expected = {pid: min(19, base + JOB_THREAD_NICE) for pid in forked} | {joined.pid: min(19, base + 3)}
+    for pid, job_thread in expected.items():
+        nices = thread_nices(pid)
+        # Then the main thread, which runs the jobs, is nicer by that much...
+        assert nices["main"] == [job_thread], f"member pid {pid}: {nices}"
+        # ... and ZeroMQ's I/O thread and the master link still run at the priority the member started with
+        assert nices["ZMQbg/IO/0"] == [base], f"member pid {pid}: {nices}"
+        others = [n for name, values in nices.items() if name not in ("main", "ZMQbg/IO/0") for n in values]
+        assert others and set(others) == {base}, f"member pid {pid}: {nices}"
+    # And the master is untouched
+    assert set(n for values in thread_nices(cluster.master_pid).values() for n in values) == {base}
 
 
 # ---- 8. a member of another cluster ----------------------------------------------------------------
