@@ -126,3 +126,18 @@ def id_from_string(text: str | None) -> int | None:
         return None
     unsigned = int(text.replace("-", ""), 16)
     return unsigned - (1 << 64) if unsigned >= _JAVA_LONG_LIMIT else unsigned
+
+
+#: A member's main thread connects to the master as its link's routing id plus this
+#: (member/channel.py); the master takes both for the same member.
+CHANNEL_SUFFIX = b"/jobs"
+
+
+def member_identity(member_uuid: str) -> bytes:
+    """The ZeroMQ routing id a member's master link connects with."""
+    return f"member:{member_uuid}".encode()
+
+
+def link_identity(peer: bytes) -> bytes:
+    """The routing id of the member's link, from the id of either of its two sockets."""
+    return peer.removesuffix(CHANNEL_SUFFIX)

@@ -23,7 +23,7 @@ from jetmq import clusterkey
 from jetmq import protocol as p
 from jetmq.config import ClusterConfig, MemberConfig, MEMBER_START_TIMEOUT_S
 from jetmq.errors import AddressInUseError, ClusterKeyError, ClusterStartError, MemberNotFoundError
-from jetmq.ids import MAX_NODE_ID, FlakeIdGenerator
+from jetmq.ids import MAX_NODE_ID, FlakeIdGenerator, link_identity
 from jetmq.master.coordinator import JobCoordinator
 from jetmq.master.datadir import DataDir
 from jetmq.master.repository import JobRepository
@@ -435,7 +435,7 @@ class MasterServer:
             self.store_service.port))
 
     def _member_of(self, incoming: Incoming):
-        record = self.membership.by_peer(incoming.peer)
+        record = self.membership.by_peer(link_identity(incoming.peer))  # its link or its job channel
         if record is None:
             self.router.send(incoming.peer, p.Refused("unknown member: say Hello first"))
         else:
@@ -482,7 +482,8 @@ class MasterServer:
         record = self._member_of(incoming)  # an unknown peer is refused, which ends its wait too
         if record is not None:
             self.membership.remove(record.info.uuid, f"it left: {incoming.msg.reason}")
-            self.router.send(incoming.peer, p.GoodbyeAck())  # the member hangs up once it has this
+            # to its link (the goodbye may come on its job channel): the member hangs up once it has this
+            self.router.send(record.peer, p.GoodbyeAck())
 
     def _on_cluster_request(self, incoming: Incoming) -> None:
         now = time.monotonic()

@@ -2,8 +2,9 @@
 
 The link thread owns the member's DEALER socket: it says hello, sends heartbeats
 on time however busy the member's main thread is with user code, notices when the
-master is gone, and relays every other message to and from the main thread over an
-inproc pipe. A forked member's master is also its parent, so a changed parent pid
+master is gone, and relays what the master sends to the main thread over an inproc
+pipe. What the main thread sends goes on its own job channel (channel.py) once the
+master has welcomed the member; before that, the link relays it too. A forked member's master is also its parent, so a changed parent pid
 tells the link that the master died (the kernel's parent-death signal, see
 lifeline.py, is faster still).
 
@@ -21,6 +22,7 @@ import threading
 import time
 
 from jetmq import protocol as p
+from jetmq.ids import member_identity
 from jetmq.version import PYTHON_VERSION, __version__
 from jetmq.config import MASTER_SILENCE_FACTOR, MemberConfig
 from jetmq.transport import DealerSocket, PairSocket, Poller, message_type
@@ -68,6 +70,9 @@ class MasterLink(threading.Thread):
         self._hello_corr = 0  # correlation id of the last Hello: only a refusal of it is final
         self._leave_deadline = 0.0  # when a leaving link stops waiting for GoodbyeAck
         self._session = 0  # connections made so far: each new one is a new session for the master
+        #: the main thread sent the Goodbye itself, on its job channel (channel.py): the link
+        #: only waits for the master's acknowledgement
+        self.goodbye_sent = False
         #: when the member's main loop began its current turn (it sets this every turn), or
         #: None while it sleeps in its poller: a heartbeat says how long the loop is stuck
         self.main_busy_since: float | None = None
@@ -95,7 +100,7 @@ class MasterLink(threading.Thread):
 
     def _connect(self) -> None:
         self._session += 1
-        self._dealer = DealerSocket(self.config.master_endpoint, identity=f"member:{self.config.uuid}".encode(),
+        self._dealer = DealerSocket(self.config.master_endpoint, identity=member_identity(self.config.uuid),
                                     key=self._cluster_key)
         self._poller = Poller()
         self._poller.register(self._dealer)
@@ -166,8 +171,8 @@ class MasterLink(threading.Thread):
             self._pipe.send(p.MasterLost(reason, "refused"))
 
     def _drain_pipe(self) -> None:
-        """Pass the main thread's messages to the master as they are; a Goodbye the link
-        handles."""
+        """Pass the main thread's messages to the master as they are (those it sends
+        while it has no job channel); a Goodbye the link handles."""
         while (frames := self._pipe.recv_frames()) is not None:
             if message_type(frames) != b"Goodbye":
                 self._dealer.send_frames(frames)
@@ -176,7 +181,7 @@ class MasterLink(threading.Thread):
 
     def _leave(self, goodbye: p.Goodbye) -> None:
         """Say goodbye; the connection stays open until the master has taken it (or a timeout)."""
-        if self.state is LinkState.JOINED and self._dealer.send(goodbye):
+        if self.state is LinkState.JOINED and (self.goodbye_sent or self._dealer.send(goodbye)):
             self._leave_deadline = time.monotonic() + GOODBYE_ACK_TIMEOUT_S
             self._transition(LinkState.LEAVING, f"goodbye sent: {goodbye.reason}")
         else:  # not in the cluster (or not connected): there is nobody to tell

@@ -1,7 +1,8 @@
 """A member process: its data socket, its master link thread, and its main loop.
 
-The main thread owns the data plane and runs the job tasklets; it
-hears from the master only through the link thread's pipe. A forked member exits
+The main thread owns the data plane and runs the job tasklets; it hears from the
+master through the link thread's pipe, and talks to it on its job channel
+(channel.py). A forked member exits
 when it loses its master; a joined one keeps waiting for the master to come back.
 SIGTERM is a graceful leave: say goodbye to the master, then exit (a second SIGTERM
 exits at once).
@@ -23,7 +24,8 @@ from jetmq import protocol as p
 from jetmq.config import MemberConfig
 from jetmq.member import joblogs
 from jetmq.member.executions import ExecutionService
-from jetmq.member.link import GOODBYE_ACK_TIMEOUT_S, MasterLink
+from jetmq.member.channel import MasterChannel
+from jetmq.member.link import GOODBYE_ACK_TIMEOUT_S, GOODBYE_LINGER_MS, MasterLink
 from jetmq.member.services import ClusterServices
 from jetmq.netaddr import advertised_host
 from jetmq.transport import DataRouter, PairSocket, Poller
@@ -73,20 +75,23 @@ class MemberRuntime:
         self._waker = Waker()
         signal.set_wakeup_fd(self._waker.write_fd, warn_on_full_buffer=False)
         self._pipe, link_end = PairSocket.pipe()
-        self.job_logs = joblogs.install(self.config.uuid, self._pipe.send)  # per-job logs (member/joblogs.py)
+        poller = Poller()
+        # what the main thread tells the master: through the link until the master welcomes us
+        self.channel = MasterChannel(self.config.master_endpoint, self.config.uuid, poller, self._pipe.send,
+                                     cluster_key)
+        self.job_logs = joblogs.install(self.config.uuid, self.channel.send)  # per-job logs (member/joblogs.py)
         self.job_logs.wake = self._waker.wake
         self.link = MasterLink(self.config, data_address, link_end, cluster_key, own_key)
         log.info("member %s (pid %d) starting, data address %s, master %s", self.config.uuid, os.getpid(),
                  data_address, self.config.master_endpoint)
         self.link.start()
-        poller = Poller()
         poller.register(self._pipe)
         poller.register(self.data_socket)
         poller.register(self._waker)
         master_address = self.config.master_endpoint.removeprefix("tcp://")
-        self.services = ClusterServices(self._pipe.send, master_address, cluster_key)
+        self.services = ClusterServices(self.channel.send, master_address, cluster_key)
         self.executions = ExecutionService(self.config.uuid, self.data_socket, poller,
-                                           self.job_logs.before_finish(self._pipe.send), self.services,
+                                           self.job_logs.before_finish(self.channel.send), self.services,
                                            cluster_key, own_key)
         # every other thread runs now (ZeroMQ's I/O thread, the link): only this one, which
         # runs the jobs, yields to them (and to the master) when the CPUs are busy
@@ -103,6 +108,7 @@ class MemberRuntime:
             self.services.close()
             self.link.stop()
             self.link.join(timeout=GOODBYE_ACK_TIMEOUT_S + 1)
+            self.channel.close(linger_ms=GOODBYE_LINGER_MS)  # acknowledged: the master has it all
             self._pipe.close()
             self.data_socket.close()
             signal.set_wakeup_fd(-1)
@@ -132,6 +138,9 @@ class MemberRuntime:
                     self.executions.on_data()
                 elif ready is self._waker:
                     self._waker.drain()
+                elif self.channel.owns(ready):
+                    for msg in self.channel.received():
+                        self._on_master_message(msg)
                 elif self.executions.owns(ready):
                     self.executions.on_ready(ready)
             now = time.monotonic()
@@ -142,7 +151,7 @@ class MemberRuntime:
                 # graceful: the master first moves this member's jobs, then sends Shutdown
                 self._leave_asked = time.monotonic()
                 log.info("SIGTERM: asking the master to move this member's jobs before leaving")
-                self._pipe.send(p.LeaveRequest())
+                self.channel.send(p.LeaveRequest())
             if self._leave_asked is not None and time.monotonic() - self._leave_asked > LEAVE_TIMEOUT_S:
                 self._leave(f"the master did not release this member within {LEAVE_TIMEOUT_S:.0f} s")
             if self._dump_requested:
@@ -177,34 +186,45 @@ class MemberRuntime:
 
     def _drain_pipe(self) -> None:
         while (received := self._pipe.recv()) is not None:
-            msg, _corr = received
-            if isinstance(msg, p.Shutdown):
-                log.info("shutdown by the master: %s", msg.reason)
-                self._leave(msg.reason)
-            elif isinstance(msg, p.MasterLost):
-                if msg.kind == "refused":
-                    self.refusal = msg.reason
-                    self._exit_code = ExitCode.REFUSED
-                elif self.config.forked and msg.kind == "lost":
-                    self._exit_code = ExitCode.MASTER_LOST
-                else:
-                    log.warning("%s; dropping every execution and joining again", msg.reason)
-                    self.executions.close()
-            elif self.executions.on_message(msg):
-                pass
-            elif isinstance(msg, p.Welcome):
-                master_host = self.config.master_endpoint.removeprefix("tcp://").rpartition(":")[0]
-                how = self.executions.snapshots.use_store(msg.snapshot_root, msg.store_id, master_host,
-                                                          msg.store_port)
-                log.info("joined the cluster (membership version %d); %s", msg.membership_version, how)
-                if self._on_joined is not None:
-                    self._on_joined()
+            self._on_master_message(received[0])
+
+    def _on_master_message(self, msg) -> None:
+        """A message from the master (relayed by the link, or on the job channel), or from
+        the link itself (MasterLost)."""
+        if isinstance(msg, p.Shutdown):
+            log.info("shutdown by the master: %s", msg.reason)
+            self._leave(msg.reason)
+        elif isinstance(msg, p.MasterLost):
+            if msg.kind == "refused":
+                self.refusal = msg.reason
+                self._exit_code = ExitCode.REFUSED
+            elif self.config.forked and msg.kind == "lost":
+                self._exit_code = ExitCode.MASTER_LOST
             else:
-                log.warning("ignored %s from the master", type(msg).__name__)
+                log.warning("%s; dropping every execution and joining again", msg.reason)
+                self.executions.close()
+                self.channel.close()  # nothing queued for the lost master reaches its successor
+        elif self.executions.on_message(msg):
+            pass
+        elif isinstance(msg, p.Welcome):
+            master_host = self.config.master_endpoint.removeprefix("tcp://").rpartition(":")[0]
+            how = self.executions.snapshots.use_store(msg.snapshot_root, msg.store_id, master_host,
+                                                      msg.store_port)
+            log.info("joined the cluster (membership version %d); %s", msg.membership_version, how)
+            self.channel.open()
+            if self._on_joined is not None:
+                self._on_joined()
+        else:
+            log.warning("ignored %s from the master", type(msg).__name__)
 
     def _leave(self, reason: str) -> None:
-        """Say goodbye through the link, which closes once it has passed it on."""
-        self._pipe.send(p.Goodbye(reason))
+        """Say goodbye: on the job channel, after everything sent before (else through the
+        link); the link closes once the master has acknowledged it."""
+        goodbye = p.Goodbye(reason)
+        if self.channel.is_open:
+            self.channel.send(goodbye)
+            self.link.goodbye_sent = True
+        self._pipe.send(goodbye)
         self._exit_code = ExitCode.OK
 
 

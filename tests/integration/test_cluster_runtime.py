@@ -397,6 +397,47 @@ def test_an_unknown_command_exits_2_with_usage(run_cli, args):
     assert "Usage:" in result.stderr or "usage:" in result.stderr.lower()
 
 
+# ---- 7a. the job channel -------------------------------------------------------------------------
+
+
+def connections_to_master(cluster, pid: int) -> int:
+    """How many established TCP connections process ``pid`` has to the master's port."""
+    port = int(cluster.address.rpartition(":")[2])
+    process = psutil.Process(pid)
+    connections = process.net_connections("tcp") if hasattr(process, "net_connections") else process.connections("tcp")
+    return sum(1 for c in connections if c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED)
+
+
+def list_job_round_trip(cluster, name: str, count: int = 1000) -> None:
+    """A batch job writes ``count`` items to a list from every member; all are there when join() returns."""
+    from jetmq.pipeline import Pipeline, Sinks, Sources
+    pipeline = Pipeline()
+    pipeline.read_from(Sources.items(range(count))).rebalance(lambda i: i).write_to(Sinks.list(name))
+    job = cluster.new_job(pipeline)
+    job.join()
+    assert sorted(cluster.get_list(name)) == list(range(count))
+
+
+def test_a_member_tells_the_master_everything_on_its_job_channel_beside_its_link(cluster, processes, tmp_path):
+    # Given a joined member beside the forked ones
+    joined = start_joined_member(processes, cluster.address, tmp_path / "joined.log")
+    member = wait_for_member_with_pid(cluster, joined.pid)
+    # Then every member holds two connections to the master: its link, and its main thread's job channel
+    for m in cluster.cluster().members:
+        wait_until(lambda: connections_to_master(cluster, m.pid) == 2, JOIN_TIMEOUT_S,
+                   lambda: f"member pid {m.pid}: {connections_to_master(cluster, m.pid)} connections to the master")
+    # When jobs on every member write to a list: each write reaches the master before the job's completion
+    for attempt in range(3):
+        list_job_round_trip(cluster, f"channel-{attempt}")
+    # When the joined member leaves (SIGTERM): its goodbye, on the channel after all it sent, is taken,
+    # and the master's acknowledgement reaches its link, which then lets it exit
+    joined.terminate()
+    assert joined.wait(timeout=10) == 0
+    assert removal_reason(cluster, member.uuid).startswith("it left:"), master_log(cluster)[-2000:]
+    member_log = (tmp_path / "joined.log").read_text()
+    assert "the master acknowledged our goodbye" in member_log, member_log[-2000:]
+
+
 # ---- 7b. the job thread's priority -------------------------------------------------------------------
 
 
@@ -816,6 +857,9 @@ def test_when_the_master_is_paused_then_a_joined_member_waits_and_rejoins(cluste
                          lambda: f"members after the pause: {members_line(cluster)}; member log:\n"
                                  f"{log_path.read_text()[-2000:]}")
     report("master SIGCONT -> joined member back", elapsed)
+    # and what it tells the master reaches it: its job channel, closed when the master was lost, is open again
+    list_job_round_trip(cluster, "after-rejoin")
+    assert connections_to_master(cluster, joined.pid) == 2
     # and it stays one: no spurious removal once it is back
     version = cluster.cluster().membership_version
     time_window_end = time.monotonic() + 2 * TIMEOUT_S
@@ -827,3 +871,4 @@ def test_when_the_master_is_paused_then_a_joined_member_waits_and_rejoins(cluste
     # and SIGTERM still makes it leave gracefully
     joined.terminate()
     assert joined.wait(timeout=10) == 0
+    assert removal_reason(cluster, member.uuid).startswith("it left:"), master_log(cluster)[-2000:]

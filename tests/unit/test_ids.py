@@ -7,12 +7,15 @@ from datetime import datetime, timezone
 import pytest
 
 from jetmq.ids import (
+    CHANNEL_SUFFIX,
     EPOCH_START_MS,
     MAX_NODE_ID,
     FlakeIdGenerator,
     id_from_string,
     id_timestamp_ms,
     id_to_string,
+    link_identity,
+    member_identity,
 )
 
 pytestmark = pytest.mark.timeout(30)
@@ -194,3 +197,13 @@ def test_clock_before_the_flake_epoch_is_refused():
 def test_timestamp_of_a_negative_value_is_refused():
     with pytest.raises(ValueError):
         id_timestamp_ms(-1)
+
+
+def test_both_sockets_of_a_member_map_to_its_link_identity_and_nothing_else_does():
+    uuid = "8a4e1c52-0d0b-4c4e-9d8e-3f4a6b2d9c10"
+    link = member_identity(uuid)
+    assert link == b"member:" + uuid.encode()
+    assert link_identity(link) == link
+    assert link_identity(link + CHANNEL_SUFFIX) == link
+    assert link_identity(b"client-1234") == b"client-1234"
+    assert link_identity(link + CHANNEL_SUFFIX + b"x") == link + CHANNEL_SUFFIX + b"x"
