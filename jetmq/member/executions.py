@@ -242,11 +242,14 @@ class ExecutionService:
 
     # ------------------------------------------------------------------ data plane
 
-    def _grant(self, execution_id: int, member: int, edge_index: int, count: int) -> None:
+    def _grant(self, execution_id: int, member: int, edge_index: int, count: int) -> bool:
+        """Send ``count`` credits to ``member``'s sender of ``edge_index``; False if the
+        connection refused them (its queue full, or the member gone)."""
         running = self._executions.get(execution_id)
-        if running is not None:
-            header = HEADER.pack(KIND_CREDIT, execution_id, edge_index, running.execution.plan.member_index, 0)
-            self._router.send(running.identities[member], header, CREDIT.pack(count))
+        if running is None:
+            return True  # the execution is over: nobody is owed anything
+        header = HEADER.pack(KIND_CREDIT, execution_id, edge_index, running.execution.plan.member_index, 0)
+        return self._router.send(running.identities[member], header, CREDIT.pack(count))
 
     def on_data(self) -> None:
         """Drain the member's data socket: batches for receivers. A batch is taken only from

@@ -539,3 +539,33 @@ def test_a_large_restored_state_is_handed_over_in_bounded_batches_so_the_loop_ke
     assert max(processor.calls) <= RESTORE_BATCH_ENTRIES + 1000
     assert len(processor.calls) >= 100_000 // (RESTORE_BATCH_ENTRIES + 1000)
     assert processor.finished_with == 100_000
+
+
+def test_a_credit_grant_the_connection_refuses_is_owed_and_sent_again_not_lost():
+    from jetmq.core.processor import Progress
+    from jetmq.member.engine.dataplane import GRANT_BATCH, INITIAL_CREDITS, DataPlaneViolation, ReceiverTasklet, serialize
+    # Given a receiver whose connection refuses its first credit grant (its queue full)
+    answers, grants = [False], []
+
+    def grant(count):
+        grants.append(count)
+        return answers.pop(0) if answers else True
+
+    queue = BatchQueue(1 << 20, "receiver queue")
+    receiver = ReceiverTasklet("edge from member 1", OutboundEdge([queue], Routing.UNICAST), grant=grant)
+    kind, payload = serialize(list(range(GRANT_BATCH)))
+    receiver.enqueue(kind, GRANT_BATCH, payload)
+    # When it passes on a grant's worth of items
+    assert receiver.call() is Progress.MADE_PROGRESS
+    # Then the refused grant is owed: the receiver asks to be called again soon, with no batch coming
+    assert grants == [GRANT_BATCH]
+    assert receiver.wake_at() is not None
+    # and its next call, with nothing new, sends it again; once taken, nothing more is owed
+    receiver.call()
+    assert grants == [GRANT_BATCH, GRANT_BATCH]
+    assert receiver.wake_at() is None
+    # and the sender may now send its initial credits plus the grant (none lost): exactly that, no more
+    for _ in range(INITIAL_CREDITS // GRANT_BATCH):
+        receiver.enqueue(kind, GRANT_BATCH, payload)
+    with pytest.raises(DataPlaneViolation, match=f"credits for {INITIAL_CREDITS + GRANT_BATCH:,}"):
+        receiver.enqueue(kind, 1, serialize([0])[1])

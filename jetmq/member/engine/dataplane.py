@@ -44,7 +44,7 @@ MAX_BATCH_ITEMS = 1024
 #: and the items behind it leave in the same step of the loop).
 MAX_SEALED_PER_CALL = 3
 #: How soon a sender tries again a batch its connection's queue refused (the peer not
-#: connected yet, or slow to read).
+#: connected yet, or slow to read), and a receiver a credit grant.
 SEND_RETRY_S = 0.001
 #: Pickled batches at least this large are lz4-compressed (smaller ones do not pay:
 #: see scripts/bench).
@@ -169,7 +169,9 @@ class SenderTasklet:
 class ReceiverTasklet:
     """Receives one distributed edge's batches from one other member and routes them here."""
 
-    def __init__(self, name: str, outbound: OutboundEdge, grant: Callable[[int], None]):
+    def __init__(self, name: str, outbound: OutboundEdge, grant: Callable[[int], bool]):
+        """``grant(count)`` sends the sender ``count`` credits: False if the connection's
+        queue refused them (they are owed, and sent again on the next call)."""
         self.name = name
         self._outbound = outbound
         self._grant = grant
@@ -208,18 +210,29 @@ class ReceiverTasklet:
             self.items_in += len(batch) - 1 if batch and type(batch[-1]) in MARKER_TYPES else len(batch)
             self._outbound.push(batch)
             self._ungranted += len(batch)
-            if self._ungranted >= GRANT_BATCH:  # one credit message per several batches
-                self._grant(self._ungranted)
-                self._allowed += self._ungranted
-                self._ungranted = 0
+            self._grant_owed()
             progress = True
             if batch and batch[-1] is DONE_ITEM:
                 self._done = True
                 return Progress.DONE
+        if not progress:
+            self._grant_owed()  # one the connection refused before (wake_at() asked for this call)
         return Progress.of(progress, False)
 
+    def _grant_owed(self) -> None:
+        """Grant the credits of the items passed on, once there are GRANT_BATCH of them
+        (one credit message per several batches). A refused grant stays owed: dropped,
+        its credits would be lost to the sender for good, and the edge would stall."""
+        if self._ungranted >= GRANT_BATCH and self._grant(self._ungranted):
+            self._allowed += self._ungranted
+            self._ungranted = 0
+
     def wake_at(self) -> float | None:
-        return None  # batches arrive on the data socket; room, from local consumers
+        """Batches arrive on the data socket and room comes from local consumers; only
+        a grant that the connection refused is tried again soon."""
+        if self._ungranted >= GRANT_BATCH:
+            return time.monotonic() + SEND_RETRY_S
+        return None
 
     def __repr__(self) -> str:
         return f"ReceiverTasklet({self.name}, {len(self._incoming)} batches waiting)"

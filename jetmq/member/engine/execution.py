@@ -66,7 +66,7 @@ class Execution:
     """Tasklets of one execution on this member; ``step()`` runs each once."""
 
     def __init__(self, plan: Plan, dag: DAG, send: Callable[[int, bytes, bytes], bool] | None = None,
-                 grant: Callable[[int, int, int], None] | None = None,
+                 grant: Callable[[int, int, int], bool] | None = None,
                  restore: dict[str, list[tuple[int, bytes, bytes]]] | None = None,
                  on_phase1_done: Callable[[int, dict[str, list]], None] | None = None):
         """``send(member, header, payload)`` and ``grant(member, edge, count)`` reach other
