@@ -23,7 +23,8 @@ from jetmq.ids import id_to_string
 from jetmq.member import joblogs, metrics
 from jetmq.member.snapshots import MemberSnapshots, StagedOutput
 from jetmq.storage.snapshots import SnapshotDamagedError
-from jetmq.transport import ConnectionEvents, DataDealer, DataRouter, Poller
+from jetmq.transport import Poller
+from jetmq.transport.data import ConnectionEvents, DataDealer, DataRouter
 from jetmq.transport.security import ZapHandler
 
 log = logging.getLogger(__name__)

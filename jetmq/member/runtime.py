@@ -28,7 +28,8 @@ from jetmq.member.channel import MasterChannel
 from jetmq.member.link import GOODBYE_ACK_TIMEOUT_S, GOODBYE_LINGER_MS, MasterLink
 from jetmq.member.services import ClusterServices
 from jetmq.netaddr import advertised_host
-from jetmq.transport import DataRouter, PairSocket, Poller
+from jetmq.transport import PairSocket, Poller
+from jetmq.transport.data import DataRouter
 from jetmq.transport.security import ZapHandler, new_keypair
 from jetmq.transport.waker import Waker
 

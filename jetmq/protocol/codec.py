@@ -18,7 +18,7 @@ seventy: a message module is imported when one of its types is first decoded or 
 (``protocol.Hello``), through ``DEFINED_IN``, so `jet list-jobs` builds the few classes
 it exchanges rather than all of them.
 
-This module does no I/O: ``transport.py`` moves the frames.
+This module does no I/O: ``jetmq.transport`` moves the frames.
 """
 
 from __future__ import annotations

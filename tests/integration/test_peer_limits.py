@@ -13,6 +13,7 @@ import zmq
 from jetmq.version import PYTHON_VERSION, __version__
 from jetmq import protocol as p
 from jetmq import transport
+from jetmq.transport import data
 from jetmq.master.server import JOIN_BURST, JOINS_PER_S
 from tests.integration.keys import authenticated
 
@@ -61,10 +62,10 @@ def test_a_data_frame_larger_than_the_limit_is_dropped_by_the_member(cluster):
     peer = dealer(member.address)
     before = rss(member.pid)
     try:
-        peer.send_multipart([b"\0" * 21, b"\0" * (transport.MAX_DATA_MESSAGE_BYTES + 1)])
+        peer.send_multipart([b"\0" * 21, b"\0" * (data.MAX_DATA_MESSAGE_BYTES + 1)])
         deadline = time.monotonic() + 2
         while time.monotonic() < deadline:
-            assert rss(member.pid) - before < transport.MAX_DATA_MESSAGE_BYTES // 4, "the member took the frame in"
+            assert rss(member.pid) - before < data.MAX_DATA_MESSAGE_BYTES // 4, "the member took the frame in"
             time.sleep(0.1)
         assert member.uuid in {m.uuid for m in cluster.cluster().members}
     finally:

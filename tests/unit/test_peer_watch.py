@@ -11,7 +11,8 @@ from jetmq.core.partition import owner_table
 from jetmq.member import executions as executions_module
 from jetmq.member.executions import ExecutionService
 from jetmq.testing import SequenceSource
-from jetmq.transport import ConnectionEvents, DataRouter, Poller
+from jetmq.transport import Poller
+from jetmq.transport.data import ConnectionEvents, DataRouter
 
 pytestmark = pytest.mark.timeout(30)
 
