@@ -2,10 +2,9 @@
 
 The main thread owns the data plane and runs the job tasklets; it hears from the
 master through the link thread's pipe, and talks to it on its job channel
-(channel.py). A forked member exits
-when it loses its master; a joined one keeps waiting for the master to come back.
-SIGTERM is a graceful leave: say goodbye to the master, then exit (a second SIGTERM
-exits at once).
+(channel.py). A forked member exits when it loses its master; a joined one keeps
+waiting for the master to come back. SIGTERM is a graceful leave: say goodbye to
+the master, then exit (a second SIGTERM exits at once).
 """
 from __future__ import annotations
 
