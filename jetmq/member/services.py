@@ -1,6 +1,6 @@
 """What a member offers its processors: the cluster's named maps and lists.
 
-Writes go to the master through the member's link, in order with everything else
+Writes go to the master on the member's job channel, in order with everything else
 the member tells the master, so a job's writes arrive before its completion does.
 Reads (done by sources when they start) ask the master directly and wait for it.
 """
