@@ -4,9 +4,9 @@ The link thread owns the member's DEALER socket: it says hello, sends heartbeats
 on time however busy the member's main thread is with user code, notices when the
 master is gone, and relays what the master sends to the main thread over an inproc
 pipe. What the main thread sends goes on its own job channel (channel.py) once the
-master has welcomed the member; before that, the link relays it too. A forked member's master is also its parent, so a changed parent pid
-tells the link that the master died (the kernel's parent-death signal, see
-lifeline.py, is faster still).
+master has welcomed the member; before that, the link relays it too. A forked
+member's master is also its parent, so a changed parent pid tells the link that the
+master died (the kernel's parent-death signal, see lifeline.py, is faster still).
 
 The thread sleeps in its poller until a message comes, the main thread stops it, or
 its next timer is due: the next heartbeat, the master's silence turning into its loss,

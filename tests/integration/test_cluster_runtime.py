@@ -404,7 +404,7 @@ def connections_to_master(cluster, pid: int) -> int:
     """How many established TCP connections process ``pid`` has to the master's port."""
     port = int(cluster.address.rpartition(":")[2])
     process = psutil.Process(pid)
-    connections = process.net_connections("tcp") if hasattr(process, "net_connections") else process.connections("tcp")
+    connections = (process.net_connections if hasattr(process, "net_connections") else process.connections)("tcp")
     return sum(1 for c in connections if c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED)
 
 

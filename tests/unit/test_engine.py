@@ -543,7 +543,8 @@ def test_a_large_restored_state_is_handed_over_in_bounded_batches_so_the_loop_ke
 
 def test_a_credit_grant_the_connection_refuses_is_owed_and_sent_again_not_lost():
     from jetmq.core.processor import Progress
-    from jetmq.member.engine.dataplane import GRANT_BATCH, INITIAL_CREDITS, DataPlaneViolation, ReceiverTasklet, serialize
+    from jetmq.member.engine.dataplane import (GRANT_BATCH, INITIAL_CREDITS, DataPlaneViolation, ReceiverTasklet,
+                                               serialize)
     # Given a receiver whose connection refuses its first credit grant (its queue full)
     answers, grants = [False], []
 
