@@ -136,11 +136,13 @@ class JobCoordinator(ExecutionControl):
     def delete_named_snapshot(self, name: str, done) -> None:
         self.snapshots.delete_named(name, done)
 
-    def map_blob(self, name: str) -> bytes:
-        return self.store.map_entries_blob(name)
+    def read_map(self, name: str, answer) -> None:
+        """``answer`` the map's entries, as of every change and snapshot accepted so far."""
+        self.store.read_map(name, answer)
 
-    def list_blob(self, name: str) -> bytes:
-        return self.store.list_items_blob(name)
+    def read_list(self, name: str, answer) -> None:
+        """``answer`` the list's items, as of every change and snapshot accepted so far."""
+        self.store.read_list(name, answer)
 
     def read_observable(self, name: str, from_seq: int, max_items: int):
         return self.observables.read(name, from_seq, max_items)

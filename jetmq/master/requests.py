@@ -2,6 +2,7 @@
 
 A request whose answer needs disk work (a submission, an export, the list of named
 snapshots) is answered when that work is done, off the loop; the loop goes on meanwhile.
+A read of a map or list is answered once the changes accepted before it are applied.
 """
 from __future__ import annotations
 
@@ -34,8 +35,8 @@ class ClientRequests:
                 p.SnapshotSummary(s.path.name, s.creation_time, s.size_bytes, s.job_id, s.job_name)
                 for s in infos)))),
             p.DeleteSnapshot: self._on_delete_snapshot,
-            p.GetMap: lambda i: reply(i, p.SerializedReply(jobs.map_blob(i.msg.name))),
-            p.GetList: lambda i: reply(i, p.SerializedReply(jobs.list_blob(i.msg.name))),
+            p.GetMap: lambda i: jobs.read_map(i.msg.name, lambda blob: reply(i, p.SerializedReply(blob))),
+            p.GetList: lambda i: jobs.read_list(i.msg.name, lambda blob: reply(i, p.SerializedReply(blob))),
             p.GetObservable: lambda i: reply(i, p.ObservableItems(
                 *jobs.read_observable(i.msg.name, i.msg.from_seq, i.msg.max_items))),
             p.WaitJob: self._on_wait_job,

@@ -329,4 +329,8 @@ class SnapshotCoordinator:
             self._delete(self.job_dir(job))
 
     def _delete(self, path: Path) -> None:
-        self._bulk_io.submit(f"deleting {path}", lambda: store.delete(path))
+        """Delete on the bulk thread once the store thread has done the work handed to it
+        before: a publish queued there may still have to read the output under ``path``."""
+        self._store_io.submit(f"waiting to delete {path}", lambda: None,
+                              lambda _result, _error: self._bulk_io.submit(f"deleting {path}",
+                                                                           lambda: store.delete(path)))

@@ -13,10 +13,15 @@ each job has published, so a restarted master can publish what a crash interrupt
 once. A snapshot's output is published by reference: the I/O thread reads the
 members' staged files, logs them and hands the decoded changes back; the loop never
 reads those bytes.
+
+A read is answered once every change accepted before it is applied: a client reads
+its own writes, and a job's list holds the output of every snapshot committed before
+the read came, even one whose publishing was still on the I/O thread.
 """
 from __future__ import annotations
 
 import logging
+from collections import deque
 from pathlib import Path
 from typing import Callable
 
@@ -42,6 +47,9 @@ class NamedStore:
         self._log: StructuresLog | None = None
         self._submit = io.submit if io is not None else run_now
         self.problem: str | None = None  # why the log could not be written, as last heard
+        self._accepted = 0  # changes handed to the I/O thread
+        self._applied = 0  # of them, applied in memory (in the order accepted)
+        self._reads: deque[tuple[int, Callable[[], None]]] = deque()  # (changes to wait for, answer)
 
     def open_log(self, path: Path, quarantine: Quarantine | None = None) -> None:
         """Replay the log at ``path`` (if any), then log every change to it. Records that
@@ -65,6 +73,7 @@ class NamedStore:
     def _record(self, record: tuple) -> None:
         """Check a change (JetError at once if malformed), log it, then apply it."""
         change = decoded(record)
+        self._accepted += 1
         self._submit(f"logging a {record[0]} change", lambda: self._append(record),
                      lambda problem, error: self._logged(change, problem, error))
 
@@ -83,7 +92,10 @@ class NamedStore:
             if error is None:
                 change, problem = result
                 self._logged(change, problem, None)
+            else:
+                self._settled()
             then(error)
+        self._accepted += 1
         self._submit(f"publishing the output of snapshot {snapshot_id} of job {job_id}", work, done)
 
     def flush(self) -> None:
@@ -99,6 +111,13 @@ class NamedStore:
             log.error("logging a change failed: %s", error)
         self._heard(problem)
         self._apply(change)
+        self._settled()
+
+    def _settled(self) -> None:
+        """One more accepted change is applied (or failed): answer the reads waiting for it."""
+        self._applied += 1
+        while self._reads and self._reads[0][0] <= self._applied:
+            self._reads.popleft()[1]()
 
     def _heard(self, problem: str | None) -> None:
         self.problem = problem
@@ -126,11 +145,19 @@ class NamedStore:
 
     # ------------------------------------------------------------------ reads
 
-    def map_entries_blob(self, name: str) -> bytes:
-        return pack_serialized(list(self._maps.get(name, {}).items()))
+    def read_map(self, name: str, answer: Callable[[bytes], None]) -> None:
+        """``answer`` the map's entries (a blob) once every change accepted so far is applied."""
+        self._when_applied(lambda: answer(pack_serialized(list(self._maps.get(name, {}).items()))))
 
-    def list_items_blob(self, name: str) -> bytes:
-        return pack_serialized(self._lists.get(name, []))
+    def read_list(self, name: str, answer: Callable[[bytes], None]) -> None:
+        """``answer`` the list's items (a blob) once every change accepted so far is applied."""
+        self._when_applied(lambda: answer(pack_serialized(self._lists.get(name, []))))
+
+    def _when_applied(self, read: Callable[[], None]) -> None:
+        if self._applied >= self._accepted:
+            read()
+        else:
+            self._reads.append((self._accepted, read))
 
     @staticmethod
     def check_write(kind: str, name: str, data: bytes) -> None:

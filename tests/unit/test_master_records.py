@@ -1,6 +1,7 @@
 """What the master reads back at start: bad records are quarantined, never fatal, never hiding good ones."""
 import os
 import struct
+import threading
 import zlib
 
 import pytest
@@ -9,11 +10,15 @@ from jetmq.config import JobConfig
 from jetmq.errors import JetError
 from jetmq.ids import id_to_string
 from jetmq.job_status import JobStatus
+from jetmq.master.io import IoWorker
 from jetmq.master.jobs import JobRecord
 from jetmq.master.repository import JobRepository, encode
+from jetmq.master.snapshots import SnapshotCoordinator
 from jetmq.master.quarantine import Quarantine
 from jetmq.master.store import NamedStore
-from jetmq.protocol import pack_serialized
+from jetmq.protocol import pack_serialized, unpack_serialized
+from jetmq.storage import snapshots as snapshot_store
+from jetmq.testing import wait_until
 
 HEADER = struct.Struct("!II")
 
@@ -34,8 +39,10 @@ def opened(path, quarantine) -> NamedStore:
 
 
 def map_of(store: NamedStore, name: str) -> dict:
-    from jetmq.protocol import unpack_serialized
-    return {k.decode(): v.decode() for k, v in unpack_serialized(store.map_entries_blob(name))}
+    blobs = []
+    store.read_map(name, blobs.append)
+    (blob,) = blobs  # no change waits for an I/O thread here: the read is answered at once
+    return {k.decode(): v.decode() for k, v in unpack_serialized(blob)}
 
 
 def kept(quarantine) -> list[str]:
@@ -106,6 +113,71 @@ def test_malformed_changes_from_a_peer_are_refused_before_they_are_logged(tmp_pa
     store.check_write("list", "l", pack_serialized([b"item"]))
     store.close()
     assert (tmp_path / "structures.log").read_bytes() == b""
+
+
+def test_a_read_waits_for_the_changes_and_published_output_accepted_before_it(tmp_path):
+    # Given a store whose I/O thread is busy with earlier work
+    io = IoWorker("store")
+    store = NamedStore(io)
+    store.open_log(tmp_path / "structures.log", Quarantine(tmp_path / "quarantine"))
+    busy = threading.Event()
+    io.submit("earlier work", busy.wait)
+    try:
+        # When a sink's items and a snapshot's output are accepted, and a client then reads the list
+        store.list_add_all("l", pack_serialized([b"a"]))
+        store.publish(7, 3, lambda: [("list", "l", pack_serialized([b"b", b"c"]))])
+        answers = []
+        store.read_list("l", answers.append)
+        # Then the read is not answered while the changes wait on the I/O thread
+        io.drain()
+        assert answers == []
+        # and once they are applied it is answered with all of them, as is a read made after
+        busy.set()
+        wait_until(lambda: io.drain() or answers, 5, "the read was never answered")
+        assert unpack_serialized(answers[0]) == [b"a", b"b", b"c"]
+        store.read_list("l", answers.append)
+        assert answers[1] == answers[0]
+        assert store.published_snapshot(7) == 3
+    finally:
+        busy.set()
+        io.stop(5)
+        store.close()
+
+
+def drain_until_idle(*workers: IoWorker) -> None:
+    wait_until(lambda: [w.drain() for w in workers] and not any(w.busy for w in workers), 5,
+               "the I/O threads did not finish their work")
+
+
+def test_a_job_s_snapshots_are_deleted_only_after_the_output_queued_before_is_published(tmp_path):
+    # Given a committed snapshot whose output is queued to be published, behind other disk work
+    store_io, bulk_io = IoWorker("store"), IoWorker("bulk")
+    named = NamedStore(store_io)
+    snapshots = SnapshotCoordinator(tmp_path, lambda uuid, msg: None, store_io, bulk_io, named, None,
+                                    lambda job, success: None, lambda job: None)
+    job = JobRecord(7, JobConfig(name="cancelled"), b"dag bytes", 1_600_000_000_000)
+    directory = snapshot_store.snapshot_dir(tmp_path, job.job_id, 3)
+    directory.mkdir(parents=True)
+    output = snapshot_store.write_completed_staged(directory, [(3, "list", "l", pack_serialized([b"x", b"y"]))])
+    snapshot_store.commit(directory, 3, job.job_id, job.name, 1_600_000_000_000, [], output)
+    busy = threading.Event()
+    store_io.submit("earlier work", busy.wait)
+    try:
+        snapshots.publish(job, 3, after=-1)
+        # When the job ends at once, and its snapshots are to be deleted
+        snapshots.delete_all(job)
+        drain_until_idle(bulk_io)
+        busy.set()
+        drain_until_idle(store_io, bulk_io)
+        # Then the output was published whole, and the snapshots are gone after it
+        answers = []
+        named.read_list("l", answers.append)
+        assert unpack_serialized(answers[0]) == [b"x", b"y"]
+        assert not snapshot_store.job_dir(tmp_path, job.job_id).exists()
+    finally:
+        busy.set()
+        store_io.stop(5)
+        bulk_io.stop(5)
 
 
 # ---- job records --------------------------------------------------------------------------------
