@@ -70,9 +70,6 @@ class MasterLink(threading.Thread):
         self._hello_corr = 0  # correlation id of the last Hello: only a refusal of it is final
         self._leave_deadline = 0.0  # when a leaving link stops waiting for GoodbyeAck
         self._session = 0  # connections made so far: each new one is a new session for the master
-        #: the main thread sent the Goodbye itself, on its job channel (channel.py): the link
-        #: only waits for the master's acknowledgement
-        self.goodbye_sent = False
         #: when the member's main loop began its current turn (it sets this every turn), or
         #: None while it sleeps in its poller: a heartbeat says how long the loop is stuck
         self.main_busy_since: float | None = None
@@ -149,6 +146,8 @@ class MasterLink(threading.Thread):
                 self.joined_event.set()
                 self._pipe.send(msg)
             elif isinstance(msg, p.GoodbyeAck):
+                if self.state is LinkState.JOINED:  # the main thread said goodbye on its channel:
+                    self._drain_pipe()  # it told us first, but we may not have read it yet
                 if self.state is LinkState.LEAVING:
                     self._transition(LinkState.CLOSED, "the master acknowledged our goodbye")
                     return
@@ -172,16 +171,19 @@ class MasterLink(threading.Thread):
 
     def _drain_pipe(self) -> None:
         """Pass the main thread's messages to the master as they are (those it sends
-        while it has no job channel); a Goodbye the link handles."""
+        while it has no job channel); a Goodbye, or word that the main thread says its
+        own on the job channel, the link handles."""
         while (frames := self._pipe.recv_frames()) is not None:
-            if message_type(frames) != b"Goodbye":
+            if message_type(frames) not in (b"Goodbye", b"GoodbyeOnChannel"):
                 self._dealer.send_frames(frames)
             elif (received := self._dealer.decode(frames)) is not None:
                 self._leave(received[0])
 
-    def _leave(self, goodbye: p.Goodbye) -> None:
-        """Say goodbye; the connection stays open until the master has taken it (or a timeout)."""
-        if self.state is LinkState.JOINED and (self.goodbye_sent or self._dealer.send(goodbye)):
+    def _leave(self, goodbye: p.Goodbye | p.GoodbyeOnChannel) -> None:
+        """Say goodbye (unless the main thread does); the connection stays open until the
+        master has taken it (or a timeout)."""
+        sent = isinstance(goodbye, p.GoodbyeOnChannel)
+        if self.state is LinkState.JOINED and (sent or self._dealer.send(goodbye)):
             self._leave_deadline = time.monotonic() + GOODBYE_ACK_TIMEOUT_S
             self._transition(LinkState.LEAVING, f"goodbye sent: {goodbye.reason}")
         else:  # not in the cluster (or not connected): there is nobody to tell

@@ -220,11 +220,11 @@ class MemberRuntime:
     def _leave(self, reason: str) -> None:
         """Say goodbye: on the job channel, after everything sent before (else through the
         link); the link closes once the master has acknowledged it."""
-        goodbye = p.Goodbye(reason)
-        if self.channel.is_open:
-            self.channel.send(goodbye)
-            self.link.goodbye_sent = True
-        self._pipe.send(goodbye)
+        if self.channel.is_open:  # the link hears of it before the master can acknowledge it
+            self._pipe.send(p.GoodbyeOnChannel(reason))
+            self.channel.send(p.Goodbye(reason))
+        else:
+            self._pipe.send(p.Goodbye(reason))
         self._exit_code = ExitCode.OK
 
 

@@ -117,6 +117,14 @@ class MasterLost:
     kind: str
 
 
+@message
+class GoodbyeOnChannel:
+    """In-process only: a member's main thread says goodbye on its job channel (it tells
+    its link thread first); the link waits for the master's GoodbyeAck, then closes."""
+
+    reason: str
+
+
 # ---------------------------------------------------------------------------------
 # Client <-> master (requests carry a correlation id, replies echo it)
 

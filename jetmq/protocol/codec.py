@@ -44,7 +44,7 @@ _MESSAGE_TYPES: dict[str, type] = {}
 #: says which to import for a name, and tests/unit/test_protocol.py holds it to the modules.
 DEFINED_IN: dict[str, str] = {name: module for module, names in {
     "cluster": ("MemberInfo", "Hello", "Welcome", "Refused", "Heartbeat", "Goodbye", "GoodbyeAck", "LeaveRequest",
-                "StopMemberRequest", "Shutdown", "MasterLost", "ClusterRequest", "ClusterReply",
+                "StopMemberRequest", "Shutdown", "MasterLost", "GoodbyeOnChannel", "ClusterRequest", "ClusterReply",
                 "StopClusterRequest", "StopClusterReply", "MasterStatsRequest", "MasterStatsReply"),
     "replies": ("Ack", "ErrorReply"),
     "jobs": ("FailureInfo", "JobSummary", "SubmitJob", "GetJob", "GetJobs", "JobReply", "JobsReply", "JobAction"),
