@@ -40,7 +40,7 @@ class MasterChannel:
         return self._dealer is not None
 
     def owns(self, ready) -> bool:
-        return ready is self._dealer and ready is not None
+        return self._dealer is not None and ready is self._dealer
 
     def open(self) -> None:
         """Welcomed by the master: from now on, send straight to it."""

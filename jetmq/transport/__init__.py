@@ -21,7 +21,7 @@ import zmq
 
 from jetmq import protocol
 from jetmq.errors import AddressInUseError
-from jetmq.transport.base import _BLOCK, context, parse_monitor_message, send_all, tcp_endpoint
+from jetmq.transport.base import BLOCK, context, parse_monitor_message, send_all, tcp_endpoint
 from jetmq.transport.monitor import DisconnectMonitor
 from jetmq.transport.security import (CONTROL_DOMAIN, Keypair, ZapHandler, connect_as, explain_handshake_failure,
                                       handshake_failure, serve)
@@ -273,11 +273,11 @@ class PairSocket(_MessageReceiver):
         return self._sock
 
     def send(self, msg, corr: int = 0) -> None:
-        send_all(self._sock, protocol.encode(msg, corr), _BLOCK)
+        send_all(self._sock, protocol.encode(msg, corr), BLOCK)
 
     def send_frames(self, frames: list[bytes]) -> None:
         """Pass an encoded message on as it is (the other end decodes it)."""
-        send_all(self._sock, frames, _BLOCK)
+        send_all(self._sock, frames, BLOCK)
 
     def close(self) -> None:
         self._sock.close(linger=0)

@@ -13,7 +13,8 @@ def parse_monitor_message(frames: list[bytes]) -> dict:
     return parse(frames)
 
 
-_BLOCK = 0
+#: send_all's flag to wait for room in the queue (its default raises zmq.Again at once)
+BLOCK = 0
 _NOBLOCK = int(zmq.NOBLOCK)
 _MORE = int(zmq.SNDMORE)
 
