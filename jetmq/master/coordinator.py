@@ -390,7 +390,10 @@ class JobCoordinator(ExecutionControl):
                                  f"{'taken' if success else 'failed, the previous one will be used'}")
 
     def _on_snapshot_settled(self, job: JobRecord) -> None:
-        if job.status is S.NOT_RUNNING and job.execution is None:
+        execution = job.execution
+        if execution is not None and execution.complete_after_commit and not job.status.is_terminal:
+            self._complete(job)
+        elif job.status is S.NOT_RUNNING and execution is None:
             self.start_waiting_jobs()
 
     def _terminate(self, job: JobRecord, reason: str) -> None:

@@ -115,9 +115,18 @@ class ExecutionControl:
             self._complete(job)
 
     def _complete(self, job: JobRecord) -> None:
-        """The whole execution succeeded: publish the output no snapshot covered, then COMPLETED."""
-        execution, after, root = job.execution, job.last_snapshot_id, self.snapshots.root
+        """The whole execution succeeded: publish the output no snapshot covered, then COMPLETED.
+
+        A snapshot being committed goes first: the members' final output holds what it
+        covers too, until it has committed (then only what came after it is published
+        here) or failed (then all of it is)."""
+        execution = job.execution
         execution.publishing = True
+        if self.snapshots.committing(job):
+            execution.complete_after_commit = True  # the coordinator calls again once it settles
+            return
+        execution.complete_after_commit = False
+        after, root = job.last_snapshot_id, self.snapshots.root
         refs = list(execution.final_outputs.values())
 
         def read_writes() -> list:

@@ -118,6 +118,9 @@ class ExecutionRecord:
     #: completed member had not yet seen covered by a committed snapshot
     final_outputs: dict[int, p.FileRef] = field(default_factory=dict)
     publishing: bool = False  # every member completed: the output is being published
+    #: every member completed while a snapshot was being committed: its output is published
+    #: once the commit is over (until then, what that snapshot covers is not known)
+    complete_after_commit: bool = False
     start_time: int = field(default_factory=lambda: now_ms())  # epoch ms
 
     @property

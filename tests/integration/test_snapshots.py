@@ -15,7 +15,7 @@ import pytest
 
 import jetmq
 from jetmq import JobConfig, JobStatus, ProcessingGuarantee
-from jetmq.testing import wait_until
+from jetmq.testing import sequence_dag, verify_sequences, wait_until
 from tests.integration.dags import KEYS, counting_dag
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -111,6 +111,21 @@ def test_when_started_from_a_named_snapshot_then_counts_are_exact(cluster):
                              config("importer", initial_snapshot_name="half-way"))
     second.join(timeout=WAIT_S)
     assert_exactly_once(cluster, "from-named")
+
+
+def test_a_job_that_completes_while_a_snapshot_is_taken_publishes_each_item_once(cluster):
+    # Given exactly-once batch jobs whose sinks stage their output, snapshotting every 5 ms:
+    # most complete while a snapshot is being saved or committed, which covers some of the
+    # output the members hand over when they complete
+    for i in range(5):
+        name = f"completes-{i}"
+        job = cluster.new_job(sequence_dag(name, keys=4, per_second=20_000, limit=4_000),
+                              JobConfig(name=name, processing_guarantee=EXACTLY_ONCE, snapshot_interval_ms=5))
+        # When each completes
+        job.join(timeout=WAIT_S)
+        # Then every item is in the list exactly once
+        verdict = verify_sequences(cluster.get_list(name))
+        assert (job.status, verdict.items, verdict.duplicated) == (JobStatus.COMPLETED, 4_000, 0), (name, verdict)
 
 
 @pytest.mark.parametrize("guarantee", [EXACTLY_ONCE, AT_LEAST_ONCE])
