@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 import time
 import uuid as uuidlib
@@ -18,12 +17,13 @@ from typing import Callable
 
 import psutil
 
-from jetmq.version import PYTHON_VERSION, __version__
+from jetmq.version import __version__
 from jetmq import clusterkey
 from jetmq import protocol as p
 from jetmq.config import ClusterConfig, MemberConfig, MEMBER_START_TIMEOUT_S
 from jetmq.errors import AddressInUseError, ClusterKeyError, ClusterStartError, MemberNotFoundError
 from jetmq.ids import MAX_NODE_ID, FlakeIdGenerator, link_identity
+from jetmq.master.admission import Admission
 from jetmq.master.coordinator import JobCoordinator
 from jetmq.master.datadir import DataDir
 from jetmq.master.repository import JobRepository
@@ -34,9 +34,10 @@ from jetmq.master.launcher import STOP_GRACE_S, MemberLauncher, describe_exit
 from jetmq.master.io import IoWorker
 from jetmq.master.job_logs import JobLogs
 from jetmq.master.loopstats import TurnMeter
-from jetmq.master.membership import ChangeKind, JoinRateLimit, Membership, RejoinBackoff
+from jetmq.master.membership import Membership
 from jetmq.master.quarantine import Quarantine
 from jetmq.master.respawn import RespawnPolicy
+from jetmq.master.signals import StopSignals
 from jetmq.master.storeservice import StoreService
 from jetmq.storage.access import store_id
 from jetmq.netaddr import is_wildcard, primary_address
@@ -54,11 +55,6 @@ SHUTDOWN_LINGER_MS = 1000
 IO_STOP_TIMEOUT_S = 10.0
 #: The same error of the master's loop is logged at most this often.
 ERROR_LOG_INTERVAL_S = 60.0
-#: Members that may join a second (the master's own forked members aside), and how many at once.
-JOINS_PER_S = 5.0
-JOIN_BURST = 10
-#: A deferred join is logged at most this often.
-JOIN_DEFERRAL_LOG_INTERVAL_S = 5.0
 
 
 class MasterServer:
@@ -77,17 +73,11 @@ class MasterServer:
         self.failure: str | None = None  # why the master could not start
         self._stopping = False
         self._stop_reason = ""
-        self._signals: list[int] = []
         self._next_heartbeat = 0.0
         self._next_pid_check = 0.0
         self._last_error_logged: dict[tuple[str, str], float] = {}
-        self._joins = JoinRateLimit(JOINS_PER_S, JOIN_BURST)
-        self._rejoins = RejoinBackoff()
+        self.admission = Admission(config.cluster_name, self.membership)
         self.respawn = RespawnPolicy(config.member_count, enabled=config.respawn)
-        self.membership.add_listener(
-            lambda change: self._rejoins.departed(change.member.uuid, time.monotonic())
-            if change.kind is ChangeKind.REMOVED else None)
-        self._deferral_logged = -JOIN_DEFERRAL_LOG_INTERVAL_S
         self.handlers: dict[type, Callable[[Incoming], None]] = {
             p.Hello: self._on_hello,
             p.Heartbeat: self._on_heartbeat,
@@ -123,6 +113,7 @@ class MasterServer:
         self.router: RouterSocket | None = None
         self.launcher: MemberLauncher | None = None
         self.store_service: StoreService | None = None
+        self._signals: StopSignals | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -186,7 +177,8 @@ class MasterServer:
         self._poller.register(self._monitor)
         self._poller.register(self.store_io.fd)
         self._poller.register(self.bulk_io.fd)
-        self._install_signal_handlers()
+        self._signals = StopSignals(self._exit_now)
+        self._poller.register(self._signals.fd)
         log.info("master %s (pid %d) listening on %s, data dir %s", self.uuid, os.getpid(), self.address,
                  self.data_dir.root)
         for slot in range(self.config.member_count):
@@ -234,7 +226,8 @@ class MasterServer:
         self.bulk_io.stop(IO_STOP_TIMEOUT_S)
         self.coordinator.store.close()
         self.data_dir.release()
-        signal.set_wakeup_fd(-1)
+        if self._signals is not None:
+            self._signals.close()
         log.info("master stopped")
 
     def _wait_for_joined_members_to_hang_up(self, grace_s: float) -> None:
@@ -261,7 +254,7 @@ class MasterServer:
                 # what a peer sent before it hung up comes first: its Goodbye wins over the disconnect
                 self._survive(self._drain_router)
                 self._survive(self._on_disconnects, self._monitor.take_closed())
-            elif ready == self._signal_rfd:
+            elif ready == self._signals.fd:
                 self._on_signals()
             elif ready == self.store_io.fd:
                 self._survive(self.store_io.drain)
@@ -366,62 +359,30 @@ class MasterServer:
 
     # ------------------------------------------------------------------ signals
 
-    def _install_signal_handlers(self) -> None:
-        self._signal_rfd, wfd = os.pipe()
-        os.set_blocking(self._signal_rfd, False)
-        os.set_blocking(wfd, False)
-        signal.set_wakeup_fd(wfd)
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, self._on_signal)
-        self._poller.register(self._signal_rfd)
-
-    def _on_signal(self, signum, _frame) -> None:
-        self._signals.append(signum)
-        if self._stopping and len(self._signals) > 1:  # second signal: exit now
+    def _exit_now(self) -> None:
+        """A second signal while stopping: the user insists. Kill the members, and exit."""
+        if self._stopping:
             for member in self.launcher.members() if self.launcher else ():
                 member.process.kill()
             os._exit(1)
 
     def _on_signals(self) -> None:
-        try:
-            os.read(self._signal_rfd, 512)
-        except BlockingIOError:
-            pass
-        if self._signals:
-            self.request_stop(f"received {signal.Signals(self._signals[-1]).name}")
+        name = self._signals.take()
+        if name is not None:
+            self.request_stop(f"received {name}")
 
     # ------------------------------------------------------------------ handlers
 
     def _on_hello(self, incoming: Incoming) -> None:
         hello: p.Hello = incoming.msg
-        if hello.cluster_name != self.config.cluster_name:
-            self.router.send(incoming.peer, p.Refused(
-                f"this is cluster '{self.config.cluster_name}', not '{hello.cluster_name}'"), incoming.corr)
-            return
-        if self._stopping:
-            self.router.send(incoming.peer, p.Refused("the cluster is stopping"), incoming.corr)
-            return
-        if (hello.jetmq_version, hello.python_version) != (__version__, PYTHON_VERSION):
-            reason = (f"this master runs jetmq {__version__} on Python {PYTHON_VERSION}, the member jetmq "
-                      f"{hello.jetmq_version} on Python {hello.python_version}: jobs travel pickled, so every "
-                      f"process of a cluster runs the same versions")
-            log.warning("refused member %s (%s): %s", hello.member_uuid, hello.data_address, reason)
-            self.router.send(incoming.peer, p.Refused(reason), incoming.corr)
-            return
-        if not _is_uuid(hello.member_uuid):
-            self.router.send(incoming.peer, p.Refused(f"member id {hello.member_uuid[:40]!r} is not a UUID"),
-                             incoming.corr)
+        refusal = self.admission.refusal(hello, self._stopping)
+        if refusal is not None:
+            self.router.send(incoming.peer, p.Refused(refusal), incoming.corr)
             return
         now = time.monotonic()
         joining = hello.member_uuid not in self.membership and not (
             self.launcher is not None and self.launcher.forked(hello.member_uuid))
-        backoff = self._rejoins.wait_s(hello.member_uuid, now) if hello.member_uuid not in self.membership else 0
-        if backoff > 0 or (joining and not self._joins.admit(now)):
-            if now - self._deferral_logged >= JOIN_DEFERRAL_LOG_INTERVAL_S:
-                self._deferral_logged = now
-                why = (f"it dropped out and rejoined too often: it waits {backoff:.1f} s more" if backoff > 0 else
-                       f"more than {JOINS_PER_S:.0f} members a second are joining")
-                log.warning("deferring the join of member %s (%s): %s", hello.member_uuid, hello.data_address, why)
+        if self.admission.defers(hello, joining, now):
             return  # no answer: it says hello again a heartbeat interval later
         info = p.MemberInfo(hello.member_uuid, hello.data_address, hello.pid, hello.host, hello.forked,
                             hello.curve_key)
@@ -513,10 +474,3 @@ class MasterServer:
         self.router.send(incoming.peer, p.StopClusterReply(os.getpid(), pids), incoming.corr)
         self.request_stop("stop requested by a client")
 
-
-def _is_uuid(text: str) -> bool:
-    """A member's id names its log file and its records: only a canonical UUID will do."""
-    try:
-        return str(uuidlib.UUID(text)) == text
-    except ValueError:
-        return False

@@ -14,7 +14,7 @@ from jetmq.version import PYTHON_VERSION, __version__
 from jetmq import protocol as p
 from jetmq import transport
 from jetmq.transport import data
-from jetmq.master.server import JOIN_BURST, JOINS_PER_S
+from jetmq.master.admission import JOIN_BURST, JOINS_PER_S
 from tests.integration.keys import authenticated
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
