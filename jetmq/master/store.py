@@ -117,7 +117,11 @@ class NamedStore:
         """One more accepted change is applied (or failed): answer the reads waiting for it."""
         self._applied += 1
         while self._reads and self._reads[0][0] <= self._applied:
-            self._reads.popleft()[1]()
+            read = self._reads.popleft()[1]
+            try:
+                read()
+            except Exception:  # one failed answer must not hold back the reads behind it
+                log.exception("answering a read of a map or list failed")
 
     def _heard(self, problem: str | None) -> None:
         self.problem = problem
